@@ -1,0 +1,131 @@
+//! File-system helpers: block reservation, atomic small-file writes, directory sync
+//! and advisory locks. Every call names its path in the error.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Reserves `[offset, offset + len)` of `file` on disk (`fallocate` mode 0), growing
+/// its size, so later writes through a mapping cannot hit a full disk (SIGBUS).
+/// A full disk or a file-size limit (`RLIMIT_FSIZE`) is [`ErrorKind::NoSpace`].
+///
+/// [`ErrorKind::NoSpace`]: crate::ErrorKind::NoSpace
+pub fn reserve(file: &File, path: &Path, offset: u64, len: u64) -> Result<()> {
+    loop {
+        // SAFETY: plain syscall on an owned, open descriptor.
+        let rc = unsafe {
+            libc::fallocate(
+                file.as_raw_fd(),
+                0,
+                offset as libc::off_t,
+                len as libc::off_t,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(Error::io("reserve blocks in", path, err));
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file, `fsync`, `rename`, then an
+/// `fsync` of the directory. Readers see the old or the new content, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io("write", &tmp, e))?;
+        f.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| Error::io("rename into", path, e))?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// `fsync`s a directory so that entries created or renamed in it are durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("sync directory", dir, e))
+}
+
+/// `fdatasync` of one file.
+pub fn sync_data(file: &File, path: &Path) -> Result<()> {
+    file.sync_data().map_err(|e| Error::io("sync", path, e))
+}
+
+/// Opens `path` for reading and writing, creating it if `create`.
+pub fn open_rw(path: &Path, create: bool) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))
+}
+
+/// The kind of `flock` to take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlockMode {
+    /// Many holders at once.
+    Shared,
+    /// One holder only.
+    Exclusive,
+}
+
+/// Takes a `flock` on `file`; with `wait == false` returns `Ok(false)` instead of
+/// blocking when another holder conflicts.
+pub fn flock(file: &File, path: &Path, mode: FlockMode, wait: bool) -> Result<bool> {
+    let mut op = match mode {
+        FlockMode::Shared => libc::LOCK_SH,
+        FlockMode::Exclusive => libc::LOCK_EX,
+    };
+    if !wait {
+        op |= libc::LOCK_NB;
+    }
+    loop {
+        // SAFETY: plain syscall on an owned, open descriptor.
+        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+            return Ok(true);
+        }
+        let err = std::io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EWOULDBLOCK) if !wait => return Ok(false),
+            Some(libc::EINTR) => continue,
+            _ => return Err(Error::io("lock", path, err)),
+        }
+    }
+}
+
+/// Takes (blocking) or releases an OFD write lock on byte 0 of `file`. Released by
+/// the kernel when the file description is closed, so a dead holder never blocks.
+pub fn ofd_lock_byte0(file: &File, path: &Path, lock: bool) -> Result<()> {
+    // SAFETY: a zeroed flock struct is a valid argument once filled in below.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = if lock { libc::F_WRLCK } else { libc::F_UNLCK } as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = 0;
+    fl.l_len = 1;
+    loop {
+        // SAFETY: `fl` is a valid flock struct; OFD locks require l_pid == 0 (zeroed).
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLKW, &fl) } == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(Error::io("lock", path, err));
+        }
+    }
+}

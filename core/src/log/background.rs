@@ -1,0 +1,200 @@
+//! The store's background threads: the flusher, which group-commits `synced`
+//! appends (one `fdatasync` covers every waiter of a partition, whatever thread or
+//! process appended), and the pre-faulter, which maps pages in ahead of the writer so
+//! the append path never takes a first-touch page fault.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+
+use super::partition::PartitionLog;
+use super::segment::MappedSegment;
+use crate::config::StoreOptions;
+use crate::error::{Error, ErrorKind, Result};
+use crate::shm::control::Tail;
+
+enum SyncJob {
+    /// Sync up to `target` and answer on `reply`.
+    Wait {
+        log: Arc<PartitionLog>,
+        target: i64,
+        reply: Sender<Result<()>>,
+    },
+    /// Sync what is there and move the recovery point (after a roll).
+    Checkpoint { log: Arc<PartitionLog> },
+}
+
+struct PrefaultJob {
+    seg: Arc<MappedSegment>,
+    from: usize,
+    len: usize,
+}
+
+/// Senders to the background threads of one store.
+pub struct Background {
+    sync_tx: Mutex<Option<Sender<SyncJob>>>,
+    prefault_tx: Mutex<Option<Sender<PrefaultJob>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Background {
+    /// Starts the threads.
+    pub fn start() -> Result<Arc<Background>> {
+        let (sync_tx, sync_rx) = unbounded();
+        let (prefault_tx, prefault_rx) = bounded(64);
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(|e| Error::new(ErrorKind::Io, format!("start {name} thread: {e}")))
+        };
+        let flusher = spawn("oncelog-flusher", Box::new(move || run_flusher(sync_rx)))?;
+        let prefaulter = spawn(
+            "oncelog-prefault",
+            Box::new(move || run_prefaulter(prefault_rx)),
+        )?;
+        Ok(Arc::new(Background {
+            sync_tx: Mutex::new(Some(sync_tx)),
+            prefault_tx: Mutex::new(Some(prefault_tx)),
+            threads: Mutex::new(vec![flusher, prefaulter]),
+        }))
+    }
+
+    /// Blocks until `log` is synced below `target`.
+    pub fn sync(&self, log: &PartitionLog, target: i64) -> Result<()> {
+        let Some(log) = log.me() else {
+            return log.sync_now(false);
+        };
+        let (reply, answer) = bounded(1);
+        let sent = self
+            .sync_tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|tx| {
+                tx.send(SyncJob::Wait {
+                    log: log.clone(),
+                    target,
+                    reply,
+                })
+                .is_ok()
+            });
+        if sent != Some(true) {
+            return log.sync_now(false);
+        }
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Closed, "the flusher thread stopped")))
+    }
+
+    /// Asks the flusher to sync `log` and write its recovery point, without waiting.
+    pub fn sync_async(&self, log: &PartitionLog, _new_base: i64) {
+        if let (Some(log), Some(tx)) = (
+            log.me(),
+            self.sync_tx
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref(),
+        ) {
+            let _ = tx.send(SyncJob::Checkpoint { log });
+        }
+    }
+
+    /// Called after an append that ended at `end` in `seg`: asks the pre-faulter to
+    /// fault in the next pages when the writer crossed into a new window.
+    pub fn prefault_after(
+        &self,
+        seg: &Arc<MappedSegment>,
+        start: u64,
+        end: u64,
+        options: &StoreOptions,
+        tail: &Tail,
+    ) {
+        const WINDOW: u64 = 1 << 20;
+        if start / WINDOW == end / WINDOW && start != 0 {
+            return;
+        }
+        let reserved = tail.reserved_len.load(Ordering::Relaxed);
+        let to = (end + options.prefault_bytes).min(reserved);
+        if to <= end {
+            return;
+        }
+        if let Some(tx) = self
+            .prefault_tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            let _ = tx.try_send(PrefaultJob {
+                seg: seg.clone(),
+                from: end as usize,
+                len: (to - end) as usize,
+            });
+        }
+    }
+
+    /// Stops the threads after they finish queued work.
+    pub fn stop(&self) {
+        self.sync_tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.prefault_tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run_flusher(rx: Receiver<SyncJob>) {
+    while let Ok(first) = rx.recv() {
+        // Take everything queued: one sync per partition answers all of it.
+        let mut jobs = vec![first];
+        jobs.extend(rx.try_iter());
+        let mut done: Vec<(*const PartitionLog, Result<()>)> = Vec::new();
+        for job in &jobs {
+            let (log, force) = match job {
+                SyncJob::Wait { log, .. } => (log, false),
+                SyncJob::Checkpoint { log } => (log, true),
+            };
+            let key = Arc::as_ptr(log);
+            if let Some(entry) = done.iter_mut().find(|(k, _)| *k == key) {
+                if force && entry.1.is_ok() {
+                    entry.1 = log.sync_now(true);
+                }
+                continue;
+            }
+            done.push((key, log.sync_now(force)));
+        }
+        for job in jobs {
+            if let SyncJob::Wait { log, target, reply } = job {
+                let key = Arc::as_ptr(&log);
+                let result = match done.iter().find(|(k, _)| *k == key) {
+                    Some((_, Err(e))) => Err(Error::new(e.kind(), e.message().to_string())),
+                    _ if log.block().sync.synced_offset.load(Ordering::Acquire) >= target => Ok(()),
+                    // Appended after our sync started: sync again.
+                    _ => log.sync_now(false),
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+fn run_prefaulter(rx: Receiver<PrefaultJob>) {
+    while let Ok(job) = rx.recv() {
+        job.seg.prefault(job.from, job.len);
+    }
+}

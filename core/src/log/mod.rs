@@ -1,0 +1,11 @@
+//! The log of one partition: segments, indexes, the append path, readers, recovery
+//! and the background threads that sync and pre-fault.
+
+pub mod background;
+pub mod checkpoint;
+pub mod index;
+pub mod partition;
+pub mod reader;
+pub mod recovery;
+pub mod segment;
+pub mod walk;

@@ -1,0 +1,691 @@
+//! One partition's log as this process sees it: the control block, the mapped
+//! segments, and the append path (lock, roll, reserve, encode in place, index,
+//! publish, wake).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::background::Background;
+use super::index::{self, IndexKind, OffsetEntry, TimeEntry};
+use super::segment::{self, MappedSegment};
+use super::walk::IndexCursor;
+use crate::config::{Durability, StoreOptions, TopicConfig};
+use crate::error::{bail, Error, ErrorKind, Result};
+use crate::fork;
+use crate::record::{encode_batch, encoded_batch_len, BatchOptions, Record};
+use crate::shm::control::{ControlBlock, ControlFile};
+use crate::shm::mutex::{Acquired, LockError};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Where an appended batch landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// Largest timestamp in the batch.
+    pub max_timestamp: i64,
+}
+
+/// Options of one append beyond the records themselves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AppendOptions {
+    /// Producer identity and batch flags written into the batch header.
+    pub batch: BatchOptions,
+    /// Durability for this append; `None` takes the store's default.
+    pub durability: Option<Durability>,
+}
+
+/// A sealed segment's fixed sizes, read when the segment list is built.
+#[derive(Clone, Copy, Debug)]
+pub struct Sealed {
+    /// Bytes of batches in the `.log`.
+    pub log_len: u64,
+    /// Entries in the `.index`.
+    pub index_entries: usize,
+    /// Entries in the `.timeindex`.
+    pub time_entries: usize,
+}
+
+/// One segment of a [`SegmentList`].
+pub struct SegEntry {
+    /// The mapped files.
+    pub seg: Arc<MappedSegment>,
+    /// Sizes when sealed; `None` for the active segment.
+    pub sealed: Option<Sealed>,
+}
+
+/// The segments of a partition at one segment generation, oldest first; the last
+/// one is the active segment.
+pub struct SegmentList {
+    /// The `segment_gen` this list was built at.
+    pub gen: u64,
+    /// The segments.
+    pub segments: Vec<SegEntry>,
+}
+
+impl SegmentList {
+    /// The active (last) segment.
+    pub fn active(&self) -> &SegEntry {
+        self.segments
+            .last()
+            .expect("a partition always has a segment")
+    }
+
+    /// Index of the segment holding `offset` (the last one whose base is <= it).
+    pub fn find(&self, offset: i64) -> Option<usize> {
+        let i = self.segments.partition_point(|s| s.seg.base <= offset);
+        i.checked_sub(1)
+    }
+}
+
+/// A partition log opened in this process.
+pub struct PartitionLog {
+    topic: String,
+    partition: u32,
+    dir: PathBuf,
+    config: TopicConfig,
+    options: Arc<StoreOptions>,
+    ctl: ControlFile,
+    cache: Mutex<Arc<SegmentList>>,
+    background: Arc<Background>,
+    fork_gen: u64,
+    last_checkpoint: Mutex<Option<Instant>>,
+    me: Weak<PartitionLog>,
+}
+
+/// Holds the append lock; releases it when dropped.
+pub struct AppendGuard<'a> {
+    log: &'a PartitionLog,
+}
+
+impl Drop for AppendGuard<'_> {
+    fn drop(&mut self) {
+        self.log.block().mutex.unlock();
+    }
+}
+
+impl PartitionLog {
+    /// Wraps an attached (or freshly initialised) control block.
+    pub fn new(
+        topic: &str,
+        partition: u32,
+        dir: PathBuf,
+        config: TopicConfig,
+        options: Arc<StoreOptions>,
+        ctl: ControlFile,
+        background: Arc<Background>,
+    ) -> Result<Arc<PartitionLog>> {
+        let log = Arc::new_cyclic(|me| PartitionLog {
+            topic: topic.to_string(),
+            partition,
+            dir,
+            config,
+            options,
+            ctl,
+            cache: Mutex::new(Arc::new(SegmentList {
+                gen: u64::MAX,
+                segments: Vec::new(),
+            })),
+            background,
+            fork_gen: fork::generation(),
+            last_checkpoint: Mutex::new(None),
+            me: me.clone(),
+        });
+        log.segments()?;
+        Ok(log)
+    }
+
+    /// An owning reference to this log, for background work.
+    pub fn me(&self) -> Option<Arc<PartitionLog>> {
+        self.me.upgrade()
+    }
+
+    /// The topic name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The partition number.
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The topic config.
+    pub fn config(&self) -> &TopicConfig {
+        &self.config
+    }
+
+    /// The shared control block.
+    pub fn block(&self) -> &ControlBlock {
+        self.ctl.block()
+    }
+
+    /// Fails if this handle crossed a `fork()`.
+    pub fn check_fork(&self) -> Result<()> {
+        fork::check(self.fork_gen)
+    }
+
+    /// Bytes reserved for one `.index` file.
+    pub fn index_file_len(&self) -> u64 {
+        index::index_file_len(
+            IndexKind::Offset,
+            self.config.segment_bytes,
+            self.config.index_interval_bytes,
+            self.config.segment_index_bytes,
+        )
+    }
+
+    /// Bytes reserved for one `.timeindex` file.
+    pub fn time_file_len(&self) -> u64 {
+        index::index_file_len(
+            IndexKind::Time,
+            self.config.segment_bytes,
+            self.config.index_interval_bytes,
+            self.config.segment_index_bytes,
+        )
+    }
+
+    /// The current segment list, rebuilt when the segment generation moved.
+    pub fn segments(&self) -> Result<Arc<SegmentList>> {
+        let tail = &self.block().tail;
+        let gen = tail.segment_gen.load(Ordering::Acquire);
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.gen == gen {
+            return Ok(cache.clone());
+        }
+        let mut attempts = 0;
+        loop {
+            let gen = tail.segment_gen.load(Ordering::Acquire);
+            match self.build_list(gen, &cache) {
+                Ok(list) => {
+                    let list = Arc::new(list);
+                    *cache = list.clone();
+                    return Ok(list);
+                }
+                // A segment vanished between listing and opening (retention in
+                // another process): list again.
+                Err(e) if e.kind() == ErrorKind::Io && attempts < 100 => {
+                    attempts += 1;
+                    std::thread::yield_now();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn build_list(&self, gen: u64, old: &SegmentList) -> Result<SegmentList> {
+        let active_base = self.block().tail.active_base.load(Ordering::Acquire);
+        let bases = segment::list_bases(&self.dir, segment::LOG_EXT)?;
+        let mut segments = Vec::with_capacity(bases.len());
+        for base in bases.into_iter().filter(|b| *b <= active_base) {
+            let reuse = old.segments.iter().find(|s| s.seg.base == base);
+            if base == active_base {
+                // Always remapped on a generation change: a repair may have resized
+                // its index files.
+                let seg = MappedSegment::open(&self.dir, base, Some(self.config.segment_bytes))?;
+                segments.push(SegEntry {
+                    seg: Arc::new(seg),
+                    sealed: None,
+                });
+            } else {
+                let seg = match reuse {
+                    Some(s) => s.seg.clone(),
+                    None => Arc::new(MappedSegment::open(&self.dir, base, None)?),
+                };
+                let log_len = file_len(seg.log_path())?;
+                let sealed = Sealed {
+                    log_len,
+                    index_entries: (file_len(seg.index.path())? / 8) as usize,
+                    time_entries: (file_len(seg.time_index.path())? / 12) as usize,
+                };
+                segments.push(SegEntry {
+                    seg,
+                    sealed: Some(sealed),
+                });
+            }
+        }
+        if segments.last().map(|s| s.seg.base) != Some(active_base) {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!(
+                    "active segment {} missing from {}",
+                    active_base,
+                    self.dir.display()
+                ),
+            ));
+        }
+        Ok(SegmentList { gen, segments })
+    }
+
+    /// Takes the append lock, repairing the partition first if a holder died.
+    pub fn lock(&self) -> Result<AppendGuard<'_>> {
+        self.check_fork()?;
+        let block = self.block();
+        let acquired = match block.mutex.try_lock() {
+            Ok(Some(a)) => a,
+            Ok(None) => {
+                block.metrics.lock_waits.fetch_add(1, Ordering::Relaxed);
+                match block.mutex.lock(self.options.lock_timeout) {
+                    Ok(a) => a,
+                    Err(LockError::TimedOut) => bail!(
+                        Timeout,
+                        "append lock of {}-{} still held after {:?}",
+                        self.topic,
+                        self.partition,
+                        self.options.lock_timeout
+                    ),
+                    Err(LockError::Os(e)) => return Err(Error::io("lock", self.ctl.path(), e)),
+                }
+            }
+            Err(LockError::Os(e)) => return Err(Error::io("lock", self.ctl.path(), e)),
+            Err(LockError::TimedOut) => unreachable!("try_lock does not time out"),
+        };
+        let guard = AppendGuard { log: self };
+        if acquired == Acquired::OwnerDied {
+            block.needs_repair.store(1, Ordering::Release);
+            block
+                .mutex
+                .mark_consistent()
+                .map_err(|e| Error::io("mark consistent", self.ctl.path(), e))?;
+        }
+        if block.needs_repair.load(Ordering::Acquire) != 0 {
+            super::recovery::repair(self, &guard)?;
+            block.metrics.repairs.fetch_add(1, Ordering::Relaxed);
+            block.needs_repair.store(0, Ordering::Release);
+        }
+        Ok(guard)
+    }
+
+    /// Appends `records` as one batch and returns where it landed.
+    pub fn append(&self, records: &[Record<'_>], opts: &AppendOptions) -> Result<AppendInfo> {
+        if records.is_empty() {
+            bail!(InvalidArgument, "a batch needs at least one record");
+        }
+        if records.len() > i32::MAX as usize {
+            bail!(InvalidArgument, "too many records in one batch");
+        }
+        let now = now_ms();
+        let len = encoded_batch_len(records, now);
+        let limit = u64::from(self.config.max_message_bytes).min(self.config.segment_bytes);
+        if len as u64 > limit {
+            bail!(
+                RecordTooLarge,
+                "batch of {len} bytes exceeds the limit of {limit} bytes (max.message.bytes {}, segment.bytes {}) of {}-{}",
+                self.config.max_message_bytes,
+                self.config.segment_bytes,
+                self.topic,
+                self.partition
+            );
+        }
+        let guard = self.lock()?;
+        let info = self.append_locked(&guard, records, len, now, opts)?;
+        drop(guard);
+        match opts.durability.unwrap_or(self.options.durability) {
+            Durability::Synced => self.sync_to(info.last_offset + 1)?,
+            Durability::None | Durability::Written => {}
+        }
+        Ok(info)
+    }
+
+    fn append_locked(
+        &self,
+        guard: &AppendGuard<'_>,
+        records: &[Record<'_>],
+        len: usize,
+        now: i64,
+        opts: &AppendOptions,
+    ) -> Result<AppendInfo> {
+        let block = self.block();
+        if block.sync.poisoned.load(Ordering::Acquire) != 0 {
+            bail!(
+                Poisoned,
+                "an earlier fsync of {}-{} failed; reopen the store",
+                self.topic,
+                self.partition
+            );
+        }
+        let tail = &block.tail;
+        let mut list = self.segments()?;
+        let base_offset = tail.end_offset.load(Ordering::Relaxed);
+        let count = records.len() as i64;
+        if self.must_roll(&list, len, count, records, now) {
+            self.roll(guard, &list)?;
+            list = self.segments()?;
+        }
+        let active = list.active();
+        let seg = &active.seg;
+        let pos = tail.end_position.load(Ordering::Relaxed);
+        let reserved = tail.reserved_len.load(Ordering::Relaxed);
+        let needed = pos + len as u64;
+        if needed > reserved {
+            let grow_to = (reserved + self.options.reserve_bytes)
+                .max(needed)
+                .min(self.config.segment_bytes);
+            crate::fs::reserve(seg.log_file(), seg.log_path(), reserved, grow_to - reserved)?;
+            tail.reserved_len.store(grow_to, Ordering::Relaxed);
+        }
+        // SAFETY: we hold the append lock; [pos, pos + len) is reserved on disk, lies
+        // in the writable mapping of the active segment, and is past the published end.
+        let out = unsafe { seg.bytes_mut(pos as usize, len) };
+        let encoded = encode_batch(out, base_offset, records, now, &opts.batch);
+        debug_assert_eq!(encoded.len, len);
+        let last_offset = base_offset + i64::from(encoded.last_offset_delta);
+
+        let mut cursor = self.cursor(active);
+        let add = cursor.on_batch(pos as u32, last_offset, encoded.max_timestamp);
+        self.write_index_additions(active, add.offset, add.time);
+        tail.max_timestamp
+            .store(cursor.max_timestamp, Ordering::Relaxed);
+        tail.offset_of_max_timestamp
+            .store(cursor.offset_of_max_timestamp, Ordering::Relaxed);
+        if pos == 0 {
+            tail.first_batch_timestamp
+                .store(encoded.max_timestamp, Ordering::Relaxed);
+        }
+        tail.end_position.store(needed, Ordering::Relaxed);
+        tail.end_offset.store(last_offset + 1, Ordering::Release);
+        block.wait.notify_after_publish(&block.metrics);
+
+        let m = &block.metrics;
+        m.records_appended
+            .fetch_add(encoded.record_count as u64, Ordering::Relaxed);
+        m.batches_appended.fetch_add(1, Ordering::Relaxed);
+        m.bytes_appended.fetch_add(len as u64, Ordering::Relaxed);
+        if self.options.prefault_bytes > 0 {
+            self.background
+                .prefault_after(seg, pos, needed, &self.options, tail);
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            max_timestamp: encoded.max_timestamp,
+        })
+    }
+
+    /// The index cursor of the active segment, rebuilt from the control block and
+    /// the last index entries. Only valid under the append lock.
+    pub fn cursor(&self, active: &SegEntry) -> IndexCursor {
+        let tail = &self.block().tail;
+        let ic = tail.index_entries.load(Ordering::Relaxed) as usize;
+        let tc = tail.time_entries.load(Ordering::Relaxed) as usize;
+        IndexCursor {
+            interval: self.config.index_interval_bytes,
+            last_index_position: ic
+                .checked_sub(1)
+                .and_then(|i| active.seg.index.offset_entry(i))
+                .map(|e| e.position),
+            last_time_timestamp: tc
+                .checked_sub(1)
+                .and_then(|i| active.seg.time_index.time_entry(i))
+                .map(|e| e.timestamp),
+            max_timestamp: tail.max_timestamp.load(Ordering::Relaxed),
+            offset_of_max_timestamp: tail.offset_of_max_timestamp.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Writes new index entries of the active segment and publishes their counts
+    /// (release, after the entry bytes). Under the append lock.
+    pub fn write_index_additions(
+        &self,
+        active: &SegEntry,
+        offset: Option<OffsetEntry>,
+        time: Option<TimeEntry>,
+    ) {
+        let tail = &self.block().tail;
+        if let Some(e) = offset {
+            let i = tail.index_entries.load(Ordering::Relaxed) as usize;
+            if active.seg.index.write_offset_entry(i, e) {
+                tail.index_entries.store(i as u32 + 1, Ordering::Release);
+            }
+        }
+        if let Some(e) = time {
+            let i = tail.time_entries.load(Ordering::Relaxed) as usize;
+            if active.seg.time_index.write_time_entry(i, e) {
+                tail.time_entries.store(i as u32 + 1, Ordering::Release);
+            }
+        }
+    }
+
+    fn must_roll(
+        &self,
+        list: &SegmentList,
+        len: usize,
+        count: i64,
+        records: &[Record<'_>],
+        now: i64,
+    ) -> bool {
+        let tail = &self.block().tail;
+        let pos = tail.end_position.load(Ordering::Relaxed);
+        if pos == 0 {
+            return false;
+        }
+        if pos + len as u64 > self.config.segment_bytes {
+            return true;
+        }
+        let active = list.active();
+        let end = tail.end_offset.load(Ordering::Relaxed);
+        if end + count - active.seg.base > i64::from(i32::MAX) {
+            return true;
+        }
+        if tail.index_entries.load(Ordering::Relaxed) as usize + 1 >= active.seg.index.capacity()
+            || tail.time_entries.load(Ordering::Relaxed) as usize + 2
+                >= active.seg.time_index.capacity()
+        {
+            return true;
+        }
+        let first = tail.first_batch_timestamp.load(Ordering::Relaxed);
+        if first != i64::MIN {
+            let newest = records
+                .iter()
+                .map(|r| r.timestamp.unwrap_or(now))
+                .max()
+                .unwrap_or(now);
+            if newest.saturating_sub(first) > self.config.segment_ms {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Seals the active segment and starts a new one at the end offset. Under the
+    /// append lock. Order matters for a holder killed half-way: the old segment is
+    /// trimmed before the new `.log` exists, and the control block moves last.
+    pub fn roll(&self, _guard: &AppendGuard<'_>, list: &SegmentList) -> Result<()> {
+        let block = self.block();
+        let tail = &block.tail;
+        let active = list.active();
+        let seg = &active.seg;
+        let mut cursor = self.cursor(active);
+        let final_time = cursor.maybe_time_entry();
+        self.write_index_additions(active, None, final_time);
+        let ic = u64::from(tail.index_entries.load(Ordering::Relaxed));
+        let tc = u64::from(tail.time_entries.load(Ordering::Relaxed));
+        let end_pos = tail.end_position.load(Ordering::Relaxed);
+        segment::truncate(seg.index.path(), ic * 8)?;
+        segment::truncate(seg.time_index.path(), tc * 12)?;
+        segment::truncate(seg.log_path(), end_pos)?;
+        let new_base = tail.end_offset.load(Ordering::Relaxed);
+        segment::create_files(
+            &self.dir,
+            new_base,
+            self.index_file_len(),
+            self.time_file_len(),
+        )?;
+        self.start_active_segment(new_base, 0);
+        block
+            .metrics
+            .segments_rolled
+            .fetch_add(1, Ordering::Relaxed);
+        // Sync the sealed segment in the background and move the recovery point.
+        self.background.sync_async(self, new_base);
+        self.apply_retention_locked(now_ms())?;
+        Ok(())
+    }
+
+    /// Points the control block at a new, empty active segment at `base` with
+    /// `reserved` bytes on disk, then bumps the segment generation. Under the lock.
+    pub fn start_active_segment(&self, base: i64, reserved: u64) {
+        let tail = &self.block().tail;
+        tail.index_entries.store(0, Ordering::Release);
+        tail.time_entries.store(0, Ordering::Release);
+        tail.max_timestamp.store(i64::MIN, Ordering::Relaxed);
+        tail.offset_of_max_timestamp.store(-1, Ordering::Relaxed);
+        tail.first_batch_timestamp
+            .store(i64::MIN, Ordering::Relaxed);
+        tail.reserved_len.store(reserved, Ordering::Relaxed);
+        tail.end_position.store(0, Ordering::Relaxed);
+        tail.active_base.store(base, Ordering::Release);
+        tail.segment_gen.fetch_add(1, Ordering::Release);
+    }
+
+    /// Deletes whole sealed segments past `retention.bytes` or `retention.ms`.
+    /// Returns how many were deleted.
+    pub fn apply_retention(&self) -> Result<usize> {
+        let _guard = self.lock()?;
+        self.apply_retention_locked(now_ms())
+    }
+
+    fn apply_retention_locked(&self, now: i64) -> Result<usize> {
+        let c = &self.config;
+        if c.retention_bytes < 0 && c.retention_ms < 0 {
+            return Ok(0);
+        }
+        let list = self.segments()?;
+        let tail = &self.block().tail;
+        let mut total: u64 = list
+            .segments
+            .iter()
+            .map(|s| {
+                s.sealed
+                    .map_or(tail.end_position.load(Ordering::Relaxed), |x| x.log_len)
+            })
+            .sum();
+        let mut deleted = 0;
+        for (i, entry) in list.segments.iter().enumerate() {
+            let Some(sealed) = entry.sealed else { break };
+            let by_size =
+                c.retention_bytes >= 0 && total - sealed.log_len >= c.retention_bytes as u64;
+            let newest = sealed
+                .time_entries
+                .checked_sub(1)
+                .and_then(|t| entry.seg.time_index.time_entry(t))
+                .map_or(i64::MIN, |e| e.timestamp);
+            let by_time = c.retention_ms >= 0 && newest < now.saturating_sub(c.retention_ms);
+            if !(by_size || by_time) {
+                break;
+            }
+            let next_base = list.segments[i + 1].seg.base;
+            tail.log_start_offset.store(next_base, Ordering::Release);
+            tail.segment_gen.fetch_add(1, Ordering::Release);
+            segment::remove_files(&self.dir, entry.seg.base)?;
+            total -= sealed.log_len;
+            deleted += 1;
+            self.block()
+                .metrics
+                .segments_deleted
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(deleted)
+    }
+
+    /// The published end offset (acquire).
+    pub fn end_offset(&self) -> i64 {
+        self.block().tail.end_offset.load(Ordering::Acquire)
+    }
+
+    /// The first offset still in the log.
+    pub fn start_offset(&self) -> i64 {
+        self.block().tail.log_start_offset.load(Ordering::Acquire)
+    }
+
+    /// Waits until the end offset is past `offset`, at most `timeout`, spinning up to
+    /// `spin` before sleeping. Returns whether data arrived.
+    pub fn wait_for(&self, offset: i64, timeout: Duration, spin: Duration) -> Result<bool> {
+        self.check_fork()?;
+        let block = self.block();
+        Ok(block.wait.wait_until(timeout, spin, || {
+            block.tail.end_offset.load(Ordering::SeqCst) > offset
+        }))
+    }
+
+    /// Blocks until every offset below `target` is on stable storage.
+    pub fn sync_to(&self, target: i64) -> Result<()> {
+        if self.block().sync.synced_offset.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        self.background.sync(self, target)
+    }
+
+    /// Syncs every segment that may hold unsynced bytes below the current end and
+    /// advances the shared synced offset. Called by the flusher thread.
+    pub fn sync_now(&self, force_checkpoint: bool) -> Result<()> {
+        let block = self.block();
+        if block.sync.poisoned.load(Ordering::Acquire) != 0 {
+            bail!(
+                Poisoned,
+                "an earlier fsync of {}-{} failed",
+                self.topic,
+                self.partition
+            );
+        }
+        let end = block.tail.end_offset.load(Ordering::Acquire);
+        let from = block.sync.synced_offset.load(Ordering::Acquire);
+        if from < end {
+            let list = self.segments()?;
+            let first = list.find(from).unwrap_or(0);
+            for entry in &list.segments[first..] {
+                let seg = &entry.seg;
+                let mut result = crate::fs::sync_data(seg.log_file(), seg.log_path());
+                if entry.sealed.is_some() {
+                    result = result
+                        .and_then(|_| crate::fs::sync_data(seg.index.file(), seg.index.path()))
+                        .and_then(|_| {
+                            crate::fs::sync_data(seg.time_index.file(), seg.time_index.path())
+                        });
+                }
+                if let Err(e) = result {
+                    block.sync.poisoned.store(1, Ordering::Release);
+                    return Err(e);
+                }
+            }
+            block.sync.synced_offset.fetch_max(end, Ordering::AcqRel);
+            block.metrics.syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        self.maybe_checkpoint(force_checkpoint)
+    }
+
+    fn maybe_checkpoint(&self, force: bool) -> Result<()> {
+        let mut last = self
+            .last_checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !force && last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return Ok(());
+        }
+        let synced = self.block().sync.synced_offset.load(Ordering::Acquire);
+        super::checkpoint::write(&self.dir, synced)?;
+        *last = Some(Instant::now());
+        Ok(())
+    }
+}
+
+fn file_len(path: &Path) -> Result<u64> {
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|e| Error::io("stat", path, e))
+}

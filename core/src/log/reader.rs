@@ -1,0 +1,270 @@
+//! Reading a partition without the append lock: the reader loads the published end
+//! offset with acquire ordering and never touches a byte past it.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::partition::{PartitionLog, SegEntry, SegmentList};
+use crate::error::{bail, Error, ErrorKind, Result};
+use crate::record::{Batch, BatchHeader, RecordView, BATCH_HEADER_LEN};
+
+/// A cursor over one partition's batches, from any offset. Cheap to create; each
+/// thread should use its own. Batches borrow the shared mapping: no copy is made.
+pub struct Reader {
+    log: Arc<PartitionLog>,
+    list: Arc<SegmentList>,
+    seg: usize,
+    position: u64,
+    next_offset: i64,
+    /// Records below this offset are skipped (a seek into the middle of a batch).
+    from_offset: i64,
+    verify_crc: bool,
+}
+
+/// One batch read from the log, with the offset below which its records were not
+/// asked for.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadBatch<'a> {
+    batch: Batch<'a>,
+    from_offset: i64,
+}
+
+impl<'a> ReadBatch<'a> {
+    /// The whole batch as stored.
+    pub fn batch(&self) -> &Batch<'a> {
+        &self.batch
+    }
+
+    /// The batch header.
+    pub fn header(&self) -> &BatchHeader {
+        self.batch.header()
+    }
+
+    /// The records at or after the reader's requested offset.
+    pub fn records(&self) -> impl Iterator<Item = Result<RecordView<'a>>> + 'a {
+        let from = self.from_offset;
+        self.batch
+            .records()
+            .map(|r| r.map_err(|e| Error::new(ErrorKind::Corrupt, e.to_string())))
+            .filter(move |r| r.as_ref().map_or(true, |r| r.offset >= from))
+    }
+}
+
+impl Reader {
+    /// A reader positioned at `offset`.
+    pub fn new(log: Arc<PartitionLog>, offset: i64) -> Result<Reader> {
+        let list = log.segments()?;
+        let mut reader = Reader {
+            log,
+            list,
+            seg: 0,
+            position: 0,
+            next_offset: 0,
+            from_offset: 0,
+            verify_crc: false,
+        };
+        reader.seek(offset)?;
+        Ok(reader)
+    }
+
+    /// Verify each batch's CRC before returning it (Kafka's `check.crcs`; default off:
+    /// the append path wrote it and recovery verified it).
+    pub fn verify_crc(mut self, on: bool) -> Reader {
+        self.verify_crc = on;
+        self
+    }
+
+    /// The next offset this reader will return.
+    pub fn position(&self) -> i64 {
+        self.next_offset.max(self.from_offset)
+    }
+
+    /// Moves to `offset`, which must lie between the log start and the end offset.
+    pub fn seek(&mut self, offset: i64) -> Result<()> {
+        self.log.check_fork()?;
+        let tail = &self.log.block().tail;
+        let end = tail.end_offset.load(Ordering::Acquire);
+        let start = tail.log_start_offset.load(Ordering::Acquire);
+        if offset < start || offset > end {
+            bail!(
+                OffsetOutOfRange,
+                "offset {offset} is outside {}-{}'s range [{start}, {end}]",
+                self.log.topic(),
+                self.log.partition()
+            );
+        }
+        self.list = self.log.segments()?;
+        let Some(seg) = self.list.find(offset) else {
+            bail!(
+                OffsetOutOfRange,
+                "offset {offset} of {}-{} was deleted by retention",
+                self.log.topic(),
+                self.log.partition()
+            );
+        };
+        let entry = &self.list.segments[seg];
+        let (position, next_offset) = match self.index_hint(entry, offset) {
+            Some(hint) => hint,
+            None => (0, entry.seg.base),
+        };
+        self.seg = seg;
+        self.position = position;
+        self.next_offset = next_offset;
+        // Skip whole batches that end before `offset`.
+        while let Some(header) = self.locate()? {
+            if header.last_offset() >= offset {
+                break;
+            }
+            self.position += header.total_len() as u64;
+            self.next_offset = header.next_offset();
+        }
+        self.from_offset = offset;
+        Ok(())
+    }
+
+    /// The (position, base offset) of an indexed batch at or before `offset`.
+    fn index_hint(&self, entry: &SegEntry, offset: i64) -> Option<(u64, i64)> {
+        let count = match entry.sealed {
+            Some(s) => s.index_entries,
+            None => {
+                let tail = &self.log.block().tail;
+                let b1 = tail.active_base.load(Ordering::Acquire);
+                let c = tail.index_entries.load(Ordering::Acquire) as usize;
+                let b2 = tail.active_base.load(Ordering::Acquire);
+                if b1 != b2 || b1 != entry.seg.base {
+                    return None;
+                }
+                c
+            }
+        };
+        let hit = entry.seg.index.lookup_offset(count, offset)?;
+        // SAFETY: the entry names a published batch (entries are written before the
+        // end offset that covers them is published).
+        let head = unsafe { entry.seg.bytes(hit.position as usize, BATCH_HEADER_LEN) }?;
+        let header = BatchHeader::parse(head).ok()?;
+        (header.last_offset() == hit.offset)
+            .then_some((u64::from(hit.position), header.base_offset))
+    }
+
+    /// Moves into the segment holding `next_offset` and reads the header of the batch
+    /// there; `None` at the end offset.
+    fn locate(&mut self) -> Result<Option<BatchHeader>> {
+        let end = self.log.block().tail.end_offset.load(Ordering::Acquire);
+        if self.next_offset >= end {
+            return Ok(None);
+        }
+        loop {
+            let list = &self.list;
+            if let Some(next) = list.segments.get(self.seg + 1) {
+                if self.next_offset >= next.seg.base {
+                    self.seg += 1;
+                    self.position = 0;
+                    continue;
+                }
+                break;
+            }
+            // The last segment we know of: if it is still the active one, it holds
+            // every offset below the end we loaded (a roll moves `active_base` before
+            // any offset of the new segment is published).
+            let active_base = self.log.block().tail.active_base.load(Ordering::Acquire);
+            if active_base == list.segments[self.seg].seg.base {
+                break;
+            }
+            self.refresh()?;
+        }
+        let entry = &self.list.segments[self.seg];
+        // SAFETY: `next_offset < end` and the segment holds it, so a whole published
+        // batch starts at `position`.
+        let head = unsafe { entry.seg.bytes(self.position as usize, BATCH_HEADER_LEN) }
+            .ok_or_else(|| self.corrupt("batch header outside the segment"))?;
+        let header = BatchHeader::parse(head).map_err(|e| self.corrupt(&e.to_string()))?;
+        if header.base_offset != self.next_offset {
+            return Err(self.corrupt(&format!(
+                "batch has base offset {}, expected {}",
+                header.base_offset, self.next_offset
+            )));
+        }
+        Ok(Some(header))
+    }
+
+    /// The next batch, or `None` when the reader is at the end offset.
+    pub fn next_batch(&mut self) -> Result<Option<ReadBatch<'_>>> {
+        let Some(header) = self.locate()? else {
+            return Ok(None);
+        };
+        let entry = &self.list.segments[self.seg];
+        // SAFETY: the batch starts at a published position and lies below the end.
+        let bytes = unsafe { entry.seg.bytes(self.position as usize, header.total_len()) }
+            .ok_or_else(|| self.corrupt("batch overruns the segment"))?;
+        let batch = Batch::parse(bytes).map_err(|e| self.corrupt(&e.to_string()))?;
+        if self.verify_crc {
+            batch
+                .verify_crc()
+                .map_err(|e| self.corrupt(&e.to_string()))?;
+        }
+        self.position += header.total_len() as u64;
+        self.next_offset = header.next_offset();
+        Ok(Some(ReadBatch {
+            batch,
+            from_offset: self.from_offset,
+        }))
+    }
+
+    /// Like [`next_batch`](Self::next_batch), but waits up to `timeout` for data
+    /// (spinning `spin` first, then sleeping on the partition's futex).
+    pub fn poll(&mut self, timeout: Duration, spin: Duration) -> Result<Option<ReadBatch<'_>>> {
+        let end = self.log.end_offset();
+        if self.next_offset >= end && !self.log.wait_for(self.next_offset, timeout, spin)? {
+            return Ok(None);
+        }
+        self.next_batch()
+    }
+
+    fn refresh(&mut self) -> Result<()> {
+        let base = self.list.segments[self.seg].seg.base;
+        self.list = self.log.segments()?;
+        match self.list.segments.iter().position(|s| s.seg.base == base) {
+            Some(i) => self.seg = i,
+            None => {
+                // Our segment was deleted and we have no mapping of a later one.
+                let Some(i) = self.list.find(self.next_offset) else {
+                    bail!(
+                        OffsetOutOfRange,
+                        "offset {} of {}-{} was deleted by retention (log now starts at {})",
+                        self.next_offset,
+                        self.log.topic(),
+                        self.log.partition(),
+                        self.log.start_offset()
+                    );
+                };
+                self.seg = i;
+                self.position = 0;
+                if self.list.segments[i].seg.base != self.next_offset {
+                    bail!(
+                        OffsetOutOfRange,
+                        "offset {} of {}-{} was deleted by retention",
+                        self.next_offset,
+                        self.log.topic(),
+                        self.log.partition()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, what: &str) -> Error {
+        Error::new(
+            ErrorKind::Corrupt,
+            format!(
+                "{}-{} at offset {} (segment {}, byte {}): {what}",
+                self.log.topic(),
+                self.log.partition(),
+                self.next_offset,
+                self.list.segments[self.seg].seg.base,
+                self.position
+            ),
+        )
+    }
+}

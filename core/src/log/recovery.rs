@@ -1,0 +1,413 @@
+//! Bringing a partition's tail back to a consistent state.
+//!
+//! * [`recover`]: the store's first opener (nobody else has it open; the control
+//!   block is fresh and trusted for nothing). Walks from the recovery point, verifies
+//!   length, offsets and CRC of every batch, truncates at the first bad one, rebuilds
+//!   the indexes of the walked segments and fills the control block.
+//! * [`repair`]: a lock holder died (or a repair failed). The published end offset
+//!   is the truth: bytes past it are garbage to overwrite. Other processes keep
+//!   reading throughout.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use super::checkpoint;
+use super::partition::{AppendGuard, PartitionLog};
+use super::segment::{self, MappedSegment, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT, TXN_INDEX_EXT};
+use super::walk::{walk, IndexCursor, WalkEnd, WalkPos};
+use crate::config::TopicConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::fs as ofs;
+use crate::record::BatchHeader;
+use crate::shm::control::Tail;
+
+/// File sizes and settings recovery needs.
+pub struct RecoveryParams<'a> {
+    /// The partition directory.
+    pub dir: &'a Path,
+    /// The topic config.
+    pub config: &'a TopicConfig,
+    /// Bytes of each `.index`.
+    pub index_len: u64,
+    /// Bytes of each `.timeindex`.
+    pub time_len: u64,
+    /// Bytes reserved ahead of the end of the active `.log`.
+    pub reserve_bytes: u64,
+}
+
+/// What recovery found, for messages and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The end offset after recovery.
+    pub end_offset: i64,
+    /// Batches whose CRC was verified.
+    pub batches_verified: u64,
+    /// Bytes cut off the log, if a bad batch was found.
+    pub truncated: Option<String>,
+}
+
+/// Index state of a segment after a walk.
+struct Rebuilt {
+    pos: WalkPos,
+    cursor: IndexCursor,
+    index_entries: usize,
+    time_entries: usize,
+}
+
+/// Walks `seg` from its start (or from the last index entry below `stop`), writing
+/// index entries as append would have. `verify_from`: CRC-check batches whose last
+/// offset is at or past it.
+///
+/// # Safety
+/// The caller is the exclusive opener or holds the append lock.
+unsafe fn rebuild_segment(
+    seg: &MappedSegment,
+    limit_len: u64,
+    stop: i64,
+    verify_from: i64,
+    interval: u32,
+    batches_verified: &mut u64,
+) -> (Rebuilt, WalkEnd) {
+    let mut state = Rebuilt {
+        pos: WalkPos {
+            position: 0,
+            next_offset: seg.base,
+            first_batch_timestamp: i64::MIN,
+        },
+        cursor: IndexCursor::new(interval),
+        index_entries: 0,
+        time_entries: 0,
+    };
+    let end = walk(
+        seg,
+        &mut state.pos,
+        limit_len,
+        stop,
+        verify_from,
+        |position, h| {
+            if h.last_offset() >= verify_from {
+                *batches_verified += 1;
+            }
+            let add = state
+                .cursor
+                .on_batch(position as u32, h.last_offset(), h.max_timestamp);
+            if let Some(e) = add.offset {
+                if seg.index.write_offset_entry(state.index_entries, e) {
+                    state.index_entries += 1;
+                }
+            }
+            if let Some(e) = add.time {
+                if seg.time_index.write_time_entry(state.time_entries, e) {
+                    state.time_entries += 1;
+                }
+            }
+        },
+    );
+    (state, end)
+}
+
+fn store_tail(tail: &Tail, seg_base: i64, r: &Rebuilt, reserved: u64) {
+    tail.index_entries
+        .store(r.index_entries as u32, Ordering::Release);
+    tail.time_entries
+        .store(r.time_entries as u32, Ordering::Release);
+    tail.max_timestamp
+        .store(r.cursor.max_timestamp, Ordering::Relaxed);
+    tail.offset_of_max_timestamp
+        .store(r.cursor.offset_of_max_timestamp, Ordering::Relaxed);
+    tail.first_batch_timestamp
+        .store(r.pos.first_batch_timestamp, Ordering::Relaxed);
+    tail.reserved_len.store(reserved, Ordering::Relaxed);
+    tail.end_position.store(r.pos.position, Ordering::Relaxed);
+    tail.active_base.store(seg_base, Ordering::Release);
+    tail.end_offset.store(r.pos.next_offset, Ordering::Release);
+}
+
+/// Makes sure the index files of the active segment at `base` exist at full size.
+fn prepare_active_files(p: &RecoveryParams<'_>, base: i64) -> Result<()> {
+    for (ext, len) in [
+        (INDEX_EXT, p.index_len),
+        (TIME_INDEX_EXT, p.time_len),
+        (TXN_INDEX_EXT, 0),
+    ] {
+        let path = segment::file_path(p.dir, base, ext);
+        let f = ofs::open_rw(&path, true)?;
+        let have = f.metadata().map_err(|e| Error::io("stat", &path, e))?.len();
+        if have < len {
+            ofs::reserve(&f, &path, 0, len)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes index files whose `.log` does not exist (a roll or a retention run that
+/// died half-way), and temporary files of interrupted atomic writes.
+fn remove_strays(dir: &Path, logs: &[i64]) -> Result<()> {
+    for ext in [INDEX_EXT, TIME_INDEX_EXT, TXN_INDEX_EXT] {
+        for base in segment::list_bases(dir, ext)? {
+            if logs.binary_search(&base).is_err() {
+                let path = segment::file_path(dir, base, ext);
+                std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that a sealed segment's offset index is plausible: sized in whole entries,
+/// increasing, and its last entry naming a batch that ends at that offset. A segment
+/// that fails is re-indexed by a walk.
+fn sealed_index_ok(seg: &MappedSegment, log_len: u64) -> bool {
+    let entries = seg.index.capacity();
+    let mut prev = i64::MIN;
+    for i in 0..entries {
+        let Some(e) = seg.index.offset_entry(i) else {
+            return false;
+        };
+        if e.offset <= prev || u64::from(e.position) >= log_len {
+            return false;
+        }
+        prev = e.offset;
+    }
+    let Some(last) = entries
+        .checked_sub(1)
+        .and_then(|i| seg.index.offset_entry(i))
+    else {
+        return true;
+    };
+    // SAFETY: the exclusive opener reads a sealed segment.
+    let head = unsafe { seg.bytes(last.position as usize, crate::record::BATCH_HEADER_LEN) };
+    matches!(head.map(BatchHeader::parse), Some(Ok(h)) if h.last_offset() == last.offset)
+}
+
+/// First-opener recovery of one partition into a freshly created control block.
+pub fn recover(p: &RecoveryParams<'_>, tail: &Tail) -> Result<RecoveryReport> {
+    let dir = p.dir;
+    let mut bases = segment::list_bases(dir, LOG_EXT)?;
+    remove_strays(dir, &bases)?;
+    if bases.is_empty() {
+        segment::create_files(dir, 0, p.index_len, p.time_len)?;
+        bases.push(0);
+    }
+    let recovery_point = match checkpoint::read(dir) {
+        Ok(rp) => rp.unwrap_or(bases[0]),
+        Err(e) if e.kind() == ErrorKind::Corrupt => bases[0],
+        Err(e) => return Err(e),
+    };
+    let first_walked = bases
+        .partition_point(|b| *b <= recovery_point)
+        .saturating_sub(1);
+    let mut report = RecoveryReport {
+        end_offset: 0,
+        batches_verified: 0,
+        truncated: None,
+    };
+    // Sealed segments before the recovery point are trusted, but their offset
+    // indexes are sanity-checked (cheaply) and rebuilt if implausible.
+    for &base in &bases[..first_walked] {
+        let seg = MappedSegment::open(dir, base, None)?;
+        let log_len = std::fs::metadata(seg.log_path())
+            .map_err(|e| Error::io("stat", seg.log_path(), e))?
+            .len();
+        if !sealed_index_ok(&seg, log_len) {
+            drop(seg);
+            reindex_sealed(p, base, log_len, i64::MAX, &mut report)?;
+        }
+    }
+    let mut i = first_walked;
+    loop {
+        let base = bases[i];
+        let is_last = i + 1 == bases.len();
+        let stop = bases.get(i + 1).copied().unwrap_or(i64::MAX);
+        if is_last {
+            prepare_active_files(p, base)?;
+            let seg = MappedSegment::open(dir, base, Some(p.config.segment_bytes))?;
+            let file_len = std::fs::metadata(seg.log_path())
+                .map_err(|e| Error::io("stat", seg.log_path(), e))?
+                .len()
+                .min(p.config.segment_bytes);
+            // SAFETY: exclusive opener; reads stay below the file length.
+            let (rebuilt, end) = unsafe {
+                rebuild_segment(
+                    &seg,
+                    file_len,
+                    stop,
+                    recovery_point,
+                    p.config.index_interval_bytes,
+                    &mut report.batches_verified,
+                )
+            };
+            if let WalkEnd::Invalid { reason } = end {
+                if rebuilt.pos.position < file_len
+                    && !all_zero_from(&seg, rebuilt.pos.position, file_len)
+                {
+                    report.truncated = Some(format!(
+                        "{} truncated at byte {}: {reason}",
+                        seg.log_path().display(),
+                        rebuilt.pos.position
+                    ));
+                }
+            }
+            // Cut everything past the last good batch (stale bytes must never line up
+            // with a future batch boundary), then reserve ahead again.
+            let end_pos = rebuilt.pos.position;
+            seg.log_file()
+                .set_len(end_pos)
+                .map_err(|e| Error::io("truncate", seg.log_path(), e))?;
+            let reserved = (end_pos + p.reserve_bytes)
+                .min(p.config.segment_bytes)
+                .max(end_pos);
+            if reserved > end_pos {
+                ofs::reserve(seg.log_file(), seg.log_path(), end_pos, reserved - end_pos)?;
+            }
+            store_tail(tail, base, &rebuilt, reserved);
+            tail.log_start_offset.store(bases[0], Ordering::Release);
+            report.end_offset = rebuilt.pos.next_offset;
+            return Ok(report);
+        }
+        let log_len = std::fs::metadata(segment::file_path(dir, base, LOG_EXT))
+            .map_err(|e| Error::io("stat", dir, e))?
+            .len();
+        let (walked_to, next_offset, end) =
+            reindex_sealed(p, base, log_len, recovery_point, &mut report)?;
+        let broken = match end {
+            WalkEnd::Invalid { reason } => Some(reason),
+            WalkEnd::Complete if walked_to < log_len || next_offset != stop => Some(format!(
+                "segment ends at offset {next_offset}, the next one starts at {stop}"
+            )),
+            WalkEnd::Complete => None,
+        };
+        if let Some(reason) = broken {
+            // Everything after the first bad batch goes: this segment becomes the
+            // active one, later segments are deleted.
+            report.truncated = Some(format!(
+                "{} truncated at byte {walked_to}: {reason}",
+                segment::file_path(dir, base, LOG_EXT).display()
+            ));
+            for &later in &bases[i + 1..] {
+                segment::remove_files(dir, later)?;
+            }
+            bases.truncate(i + 1);
+            continue;
+        }
+        i += 1;
+    }
+}
+
+/// Rebuilds the indexes of a sealed segment by walking it; trims its files.
+/// Returns the walked length, the next offset and how the walk ended.
+fn reindex_sealed(
+    p: &RecoveryParams<'_>,
+    base: i64,
+    log_len: u64,
+    verify_from: i64,
+    report: &mut RecoveryReport,
+) -> Result<(u64, i64, WalkEnd)> {
+    let dir = p.dir;
+    for (ext, len) in [(INDEX_EXT, p.index_len), (TIME_INDEX_EXT, p.time_len)] {
+        let path = segment::file_path(dir, base, ext);
+        let f = ofs::open_rw(&path, true)?;
+        f.set_len(0).map_err(|e| Error::io("truncate", &path, e))?;
+        ofs::reserve(&f, &path, 0, len)?;
+    }
+    let seg = MappedSegment::open(dir, base, Some(log_len.max(1)))?;
+    // SAFETY: exclusive opener; reads stay below the file length.
+    let (mut rebuilt, end) = unsafe {
+        rebuild_segment(
+            &seg,
+            log_len,
+            i64::MAX,
+            verify_from,
+            p.config.index_interval_bytes,
+            &mut report.batches_verified,
+        )
+    };
+    if let Some(e) = rebuilt.cursor.maybe_time_entry() {
+        if seg.time_index.write_time_entry(rebuilt.time_entries, e) {
+            rebuilt.time_entries += 1;
+        }
+    }
+    let walked = rebuilt.pos.position;
+    drop(seg);
+    segment::truncate(
+        &segment::file_path(dir, base, INDEX_EXT),
+        rebuilt.index_entries as u64 * 8,
+    )?;
+    segment::truncate(
+        &segment::file_path(dir, base, TIME_INDEX_EXT),
+        rebuilt.time_entries as u64 * 12,
+    )?;
+    segment::truncate(&segment::file_path(dir, base, LOG_EXT), walked)?;
+    Ok((walked, rebuilt.pos.next_offset, end))
+}
+
+fn all_zero_from(seg: &MappedSegment, from: u64, to: u64) -> bool {
+    // SAFETY: exclusive opener, below the file length.
+    unsafe { seg.bytes(from as usize, (to - from) as usize) }
+        .is_some_and(|b| b.iter().all(|x| *x == 0))
+}
+
+/// Repair after a dead lock holder, under the lock: re-derives the tail from the
+/// published end offset and the files, drops what the dead holder left past it.
+pub fn repair(log: &PartitionLog, _guard: &AppendGuard<'_>) -> Result<()> {
+    let tail = &log.block().tail;
+    let end = tail.end_offset.load(Ordering::Acquire);
+    let dir = log.dir();
+    let config = log.config();
+    let mut bases = segment::list_bases(dir, LOG_EXT)?;
+    for &b in bases.iter().filter(|b| **b > end) {
+        segment::remove_files(dir, b)?;
+    }
+    bases.retain(|b| *b <= end);
+    remove_strays(dir, &bases)?;
+    let params = RecoveryParams {
+        dir,
+        config,
+        index_len: log.index_file_len(),
+        time_len: log.time_file_len(),
+        reserve_bytes: 0,
+    };
+    let base = match bases.last() {
+        Some(b) => *b,
+        None => {
+            segment::create_files(dir, end, params.index_len, params.time_len)?;
+            end
+        }
+    };
+    prepare_active_files(&params, base)?;
+    let seg = MappedSegment::open(dir, base, Some(config.segment_bytes))?;
+    let file_len = std::fs::metadata(seg.log_path())
+        .map_err(|e| Error::io("stat", seg.log_path(), e))?
+        .len();
+    // SAFETY: we hold the append lock; published bytes below `end` are complete.
+    let (rebuilt, walk_end) = unsafe {
+        rebuild_segment(
+            &seg,
+            file_len,
+            end,
+            i64::MAX,
+            config.index_interval_bytes,
+            &mut 0,
+        )
+    };
+    if walk_end != WalkEnd::Complete || rebuilt.pos.next_offset != end {
+        return Err(Error::new(
+            ErrorKind::Corrupt,
+            format!(
+                "published log of {} does not reach its end offset {end}: walk stopped at offset {} ({walk_end:?})",
+                dir.display(),
+                rebuilt.pos.next_offset
+            ),
+        ));
+    }
+    // Zero the one batch a dead holder may have left half-written past the end.
+    let garbage = (file_len.saturating_sub(rebuilt.pos.position))
+        .min(u64::from(config.max_message_bytes) + crate::record::BATCH_HEADER_LEN as u64);
+    if garbage > 0 {
+        // SAFETY: under the lock, past the published end, below the file length.
+        unsafe { seg.bytes_mut(rebuilt.pos.position as usize, garbage as usize) }.fill(0);
+    }
+    store_tail(tail, base, &rebuilt, file_len);
+    tail.segment_gen.fetch_add(1, Ordering::Release);
+    Ok(())
+}

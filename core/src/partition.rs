@@ -1,0 +1,200 @@
+//! [`Partition`]: append to and read one partition of a topic.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{bail, Result};
+use crate::log::partition::PartitionLog;
+use crate::log::reader::Reader;
+use crate::record::Record;
+use crate::store::Store;
+
+pub use crate::log::partition::{AppendInfo, AppendOptions};
+
+/// A handle on one partition. Cheap to clone and safe to share between threads; it
+/// keeps its store open.
+#[derive(Clone)]
+pub struct Partition {
+    store: Store,
+    log: Arc<PartitionLog>,
+}
+
+/// A point-in-time copy of a partition's shared counters, as any process sees them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PartitionMetrics {
+    /// Records appended since the store was last opened by a first opener.
+    pub records_appended: u64,
+    /// Batches appended.
+    pub batches_appended: u64,
+    /// Bytes appended.
+    pub bytes_appended: u64,
+    /// Lock acquisitions that had to wait.
+    pub lock_waits: u64,
+    /// Repairs after a dead lock holder.
+    pub repairs: u64,
+    /// `fdatasync` calls for durability.
+    pub syncs: u64,
+    /// Segments rolled.
+    pub segments_rolled: u64,
+    /// Segments deleted by retention.
+    pub segments_deleted: u64,
+    /// Wake-ups sent to waiting readers.
+    pub wakeups: u64,
+}
+
+impl Partition {
+    pub(crate) fn new(store: Store, log: Arc<PartitionLog>) -> Partition {
+        Partition { store, log }
+    }
+
+    /// The topic name.
+    pub fn topic(&self) -> &str {
+        self.log.topic()
+    }
+
+    /// The partition number.
+    pub fn id(&self) -> u32 {
+        self.log.partition()
+    }
+
+    /// The store this partition belongs to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Appends `records` as one batch with the store's default durability: one call,
+    /// one lock, one batch. Returns the offsets it got.
+    pub fn append(&self, records: &[Record<'_>]) -> Result<AppendInfo> {
+        self.log.append(records, &AppendOptions::default())
+    }
+
+    /// Appends with explicit options (durability, producer identity, flags).
+    pub fn append_with(
+        &self,
+        records: &[Record<'_>],
+        options: &AppendOptions,
+    ) -> Result<AppendInfo> {
+        self.log.append(records, options)
+    }
+
+    /// A reader starting at `offset` (between [`start_offset`](Self::start_offset)
+    /// and [`end_offset`](Self::end_offset), inclusive).
+    pub fn reader(&self, offset: i64) -> Result<Reader> {
+        Reader::new(self.log.clone(), offset)
+    }
+
+    /// The offset the next appended record will get.
+    pub fn end_offset(&self) -> i64 {
+        self.log.end_offset()
+    }
+
+    /// The first offset still in the log.
+    pub fn start_offset(&self) -> i64 {
+        self.log.start_offset()
+    }
+
+    /// Every offset below this one is on stable storage.
+    pub fn synced_offset(&self) -> i64 {
+        self.log.block().sync.synced_offset.load(Ordering::Acquire)
+    }
+
+    /// Blocks until everything appended so far is on stable storage.
+    pub fn sync(&self) -> Result<()> {
+        self.log.check_fork()?;
+        self.log.sync_to(self.end_offset())
+    }
+
+    /// Waits until the end offset passes `offset` (a record at `offset` exists), at
+    /// most `timeout`. Sleeps on the partition's futex: costs nothing to writers while
+    /// nobody waits. Returns whether data arrived.
+    pub fn wait_for(&self, offset: i64, timeout: Duration) -> Result<bool> {
+        self.log.wait_for(offset, timeout, Duration::ZERO)
+    }
+
+    /// As [`wait_for`](Self::wait_for), spinning up to `spin` before sleeping: lower
+    /// latency when data comes soon, at the price of a busy core meanwhile.
+    pub fn wait_for_spinning(
+        &self,
+        offset: i64,
+        timeout: Duration,
+        spin: Duration,
+    ) -> Result<bool> {
+        self.log.wait_for(offset, timeout, spin)
+    }
+
+    /// The first offset whose record has a timestamp at or after `timestamp_ms`, or
+    /// `None` if every record is older (Kafka's `offsetsForTimes`).
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<i64>> {
+        let list = self.log.segments()?;
+        let tail = &self.log.block().tail;
+        let mut start = None;
+        for entry in &list.segments {
+            let (newest, hint) = match entry.sealed {
+                Some(s) => {
+                    let last = s
+                        .time_entries
+                        .checked_sub(1)
+                        .and_then(|i| entry.seg.time_index.time_entry(i));
+                    let hint = entry
+                        .seg
+                        .time_index
+                        .lookup_time(s.time_entries, timestamp_ms);
+                    (last.map_or(i64::MIN, |e| e.timestamp), hint)
+                }
+                None => (tail.max_timestamp.load(Ordering::Acquire), None),
+            };
+            if newest >= timestamp_ms || entry.sealed.is_none() {
+                start = Some(hint.map_or(entry.seg.base, |h| h.offset + 1));
+                break;
+            }
+        }
+        let Some(start) = start else { return Ok(None) };
+        let start = start.max(self.start_offset()).min(self.end_offset());
+        let mut reader = self.reader(start)?;
+        while let Some(batch) = reader.next_batch()? {
+            if batch.header().max_timestamp < timestamp_ms {
+                continue;
+            }
+            for record in batch.records() {
+                let record = record?;
+                if record.timestamp >= timestamp_ms {
+                    return Ok(Some(record.offset));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Deletes whole old segments beyond `retention.bytes` / `retention.ms` now
+    /// (it also runs at every segment roll). Returns how many were deleted.
+    pub fn apply_retention(&self) -> Result<usize> {
+        self.log.apply_retention()
+    }
+
+    /// The partition's shared counters.
+    pub fn metrics(&self) -> PartitionMetrics {
+        let m = &self.log.block().metrics;
+        let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        PartitionMetrics {
+            records_appended: l(&m.records_appended),
+            batches_appended: l(&m.batches_appended),
+            bytes_appended: l(&m.bytes_appended),
+            lock_waits: l(&m.lock_waits),
+            repairs: l(&m.repairs),
+            syncs: l(&m.syncs),
+            segments_rolled: l(&m.segments_rolled),
+            segments_deleted: l(&m.segments_deleted),
+            wakeups: l(&m.wakeups),
+        }
+    }
+
+    /// Appends records one batch at a time until `records` is exhausted; a
+    /// convenience for tools. Each batch holds at most `per_batch` records.
+    pub fn append_all(&self, records: &[Record<'_>], per_batch: usize) -> Result<Vec<AppendInfo>> {
+        if per_batch == 0 {
+            bail!(InvalidArgument, "per_batch must be at least 1");
+        }
+        records.chunks(per_batch).map(|c| self.append(c)).collect()
+    }
+}

@@ -1,0 +1,499 @@
+//! The store: a directory of topics, opened by any number of processes at once.
+//!
+//! Opening follows DESIGN.md's first-opener protocol: openers are serialised by an
+//! OFD lock on byte 0 of `oncelog.lock`; an opener that gets an exclusive `flock` on
+//! the same file is alone, so it rebuilds every control block and recovers every
+//! partition before downgrading to a shared `flock`. The last process to close does a
+//! clean shutdown (sync, trim, checkpoint).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use crate::config::{StoreOptions, TopicConfig};
+use crate::error::{bail, Error, ErrorKind, Result};
+use crate::fork;
+use crate::fs::{self as ofs, FlockMode};
+use crate::log::background::Background;
+use crate::log::partition::PartitionLog;
+use crate::log::recovery::{self, RecoveryParams};
+use crate::log::segment;
+use crate::partition::Partition;
+use crate::shm::control::ControlFile;
+use crate::topic::{self, TopicMeta};
+
+/// The on-disk format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+const META_FILE: &str = "oncelog.meta";
+const LOCK_FILE: &str = "oncelog.lock";
+const CTL_FILE: &str = "partition.ctl";
+
+/// An open store. Cheap to clone; every clone shares the same mappings and
+/// background threads. Dropping the last clone closes it.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+struct StoreInner {
+    root: PathBuf,
+    options: Arc<StoreOptions>,
+    store_id: String,
+    lock_file: File,
+    lock_path: PathBuf,
+    partitions: Mutex<HashMap<(String, u32), Arc<PartitionLog>>>,
+    background: Arc<Background>,
+    fork_gen: u64,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+/// Holds the openers' OFD lock on byte 0 of `oncelog.lock` while alive.
+struct OpenerLock<'a> {
+    file: &'a File,
+    path: &'a Path,
+}
+
+impl<'a> OpenerLock<'a> {
+    fn take(file: &'a File, path: &'a Path) -> Result<OpenerLock<'a>> {
+        ofs::ofd_lock_byte0(file, path, true)?;
+        Ok(OpenerLock { file, path })
+    }
+}
+
+impl Drop for OpenerLock<'_> {
+    fn drop(&mut self) {
+        let _ = ofs::ofd_lock_byte0(self.file, self.path, false);
+    }
+}
+
+impl Store {
+    /// Opens the store at `path`, creating it if `options.create`.
+    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        options.validate()?;
+        let root = path.as_ref().to_path_buf();
+        if !root.is_dir() {
+            if !options.create {
+                bail!(
+                    InvalidArgument,
+                    "no store at {} (and create is off)",
+                    root.display()
+                );
+            }
+            std::fs::create_dir_all(&root).map_err(|e| Error::io("create", &root, e))?;
+        }
+        let topics_dir = root.join("topics");
+        if !topics_dir.is_dir() {
+            std::fs::create_dir_all(&topics_dir)
+                .map_err(|e| Error::io("create", &topics_dir, e))?;
+        }
+        let lock_path = root.join(LOCK_FILE);
+        let lock_file = ofs::open_rw(&lock_path, true)?;
+        let options = Arc::new(options);
+        let background = Background::start()?;
+        let store_id;
+        {
+            let _opener = OpenerLock::take(&lock_file, &lock_path)?;
+            store_id = read_or_create_meta(&root)?;
+            if ofs::flock(&lock_file, &lock_path, FlockMode::Exclusive, false)? {
+                // Alone: nothing mapped anywhere, every control block is rebuilt.
+                reinitialise_all(&root, &options)?;
+            }
+            ofs::flock(&lock_file, &lock_path, FlockMode::Shared, true)?;
+        }
+        Ok(Store {
+            inner: Arc::new(StoreInner {
+                root,
+                options,
+                store_id,
+                lock_file,
+                lock_path,
+                partitions: Mutex::new(HashMap::new()),
+                background,
+                fork_gen: fork::generation(),
+                closed: std::sync::atomic::AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The store directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// The store's id, fixed at creation.
+    pub fn id(&self) -> &str {
+        &self.inner.store_id
+    }
+
+    /// The options it was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.inner.options
+    }
+
+    /// Creates a topic with `partitions` partitions and `config`.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        config: TopicConfig,
+    ) -> Result<TopicMeta> {
+        fork::check(self.inner.fork_gen)?;
+        topic::validate_name(name)?;
+        if partitions == 0 || partitions > topic::MAX_PARTITIONS {
+            bail!(
+                InvalidArgument,
+                "partition count must be between 1 and {}, not {partitions}",
+                topic::MAX_PARTITIONS
+            );
+        }
+        let root = &self.inner.root;
+        let _opener = OpenerLock::take(&self.inner.lock_file, &self.inner.lock_path)?;
+        for existing in list_topic_names(root)? {
+            if existing == name {
+                bail!(TopicExists, "topic {name:?} already exists");
+            }
+            if topic::collides(&existing, name) {
+                bail!(
+                    InvalidTopicName,
+                    "topic {name:?} collides with existing topic {existing:?} ('.' and '_' are treated alike)"
+                );
+            }
+        }
+        let meta = TopicMeta {
+            name: name.to_string(),
+            partitions,
+            config,
+        };
+        for p in 0..partitions {
+            create_partition(root, &meta, p, &self.inner.options)?;
+        }
+        ofs::sync_dir(root)?;
+        meta.save(root)?;
+        Ok(meta)
+    }
+
+    /// Creates a topic from Kafka-style `key=value` config pairs.
+    pub fn create_topic_with(
+        &self,
+        name: &str,
+        partitions: u32,
+        config: &[(&str, &str)],
+    ) -> Result<TopicMeta> {
+        let mut c = self.inner.options.default_topic_config.clone();
+        for (k, v) in config {
+            c.set(k, v)?;
+        }
+        self.create_topic(name, partitions, c)
+    }
+
+    /// Grows `name` to `partitions` partitions (never shrinks).
+    pub fn add_partitions(&self, name: &str, partitions: u32) -> Result<TopicMeta> {
+        fork::check(self.inner.fork_gen)?;
+        let root = &self.inner.root;
+        let _opener = OpenerLock::take(&self.inner.lock_file, &self.inner.lock_path)?;
+        let mut meta = TopicMeta::load(root, name)?;
+        if partitions <= meta.partitions || partitions > topic::MAX_PARTITIONS {
+            bail!(
+                InvalidArgument,
+                "topic {name:?} has {} partitions; the new count must be larger and at most {}, not {partitions}",
+                meta.partitions,
+                topic::MAX_PARTITIONS
+            );
+        }
+        for p in meta.partitions..partitions {
+            create_partition(root, &meta, p, &self.inner.options)?;
+        }
+        meta.partitions = partitions;
+        meta.save(root)?;
+        Ok(meta)
+    }
+
+    /// Every topic, sorted by name.
+    pub fn topics(&self) -> Result<Vec<TopicMeta>> {
+        list_topic_names(&self.inner.root)?
+            .iter()
+            .map(|n| TopicMeta::load(&self.inner.root, n))
+            .collect()
+    }
+
+    /// One topic's metadata.
+    pub fn topic(&self, name: &str) -> Result<TopicMeta> {
+        topic::validate_name(name)?;
+        TopicMeta::load(&self.inner.root, name)
+    }
+
+    /// A handle on partition `partition` of `topic`.
+    pub fn partition(&self, topic: &str, partition: u32) -> Result<Partition> {
+        fork::check(self.inner.fork_gen)?;
+        let key = (topic.to_string(), partition);
+        let mut map = self
+            .inner
+            .partitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(log) = map.get(&key) {
+            return Ok(Partition::new(self.clone(), log.clone()));
+        }
+        let meta = self.topic(topic)?;
+        if partition >= meta.partitions {
+            bail!(
+                UnknownPartition,
+                "topic {topic:?} has {} partitions; there is no partition {partition}",
+                meta.partitions
+            );
+        }
+        let dir = TopicMeta::partition_dir(&self.inner.root, topic, partition);
+        let ctl = ControlFile::attach(&dir.join(CTL_FILE))?;
+        let log = PartitionLog::new(
+            topic,
+            partition,
+            dir,
+            meta.config,
+            self.inner.options.clone(),
+            ctl,
+            self.inner.background.clone(),
+        )?;
+        map.insert(key, log.clone());
+        Ok(Partition::new(self.clone(), log))
+    }
+
+    /// Closes this handle. Dropping does the same, ignoring errors; the last process
+    /// to close a store syncs and trims every partition (a clean shutdown).
+    pub fn close(self) -> Result<()> {
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner.close(),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+impl StoreInner {
+    fn close(&self) -> Result<()> {
+        if fork::check(self.fork_gen).is_err() || self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.partitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.background.stop();
+        let _opener = OpenerLock::take(&self.lock_file, &self.lock_path)?;
+        if ofs::flock(
+            &self.lock_file,
+            &self.lock_path,
+            FlockMode::Exclusive,
+            false,
+        )? {
+            clean_shutdown(&self.root, &self.options)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StoreInner {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+fn read_or_create_meta(root: &Path) -> Result<String> {
+    let path = root.join(META_FILE);
+    match File::open(&path) {
+        Ok(mut f) => {
+            let mut text = String::new();
+            f.read_to_string(&mut text)
+                .map_err(|e| Error::io("read", &path, e))?;
+            let mut version = None;
+            let mut id = None;
+            for line in text.lines() {
+                if let Some(v) = line.strip_prefix("format_version=") {
+                    version = v.parse::<u32>().ok();
+                } else if let Some(v) = line.strip_prefix("store_id=") {
+                    id = Some(v.to_string());
+                }
+            }
+            match (version, id) {
+                (Some(FORMAT_VERSION), Some(id)) => Ok(id),
+                (Some(v), _) => Err(Error::new(
+                    ErrorKind::IncompatibleFormat,
+                    format!(
+                        "{} has format version {v}; this build reads version {FORMAT_VERSION}",
+                        path.display()
+                    ),
+                )),
+                _ => Err(Error::new(
+                    ErrorKind::Corrupt,
+                    format!("{} is not an oncelog store file", path.display()),
+                )),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 16];
+            File::open("/dev/urandom")
+                .and_then(|mut r| r.read_exact(&mut bytes))
+                .map_err(|e| Error::io("read", Path::new("/dev/urandom"), e))?;
+            let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let text = format!("oncelog-store\nformat_version={FORMAT_VERSION}\nstore_id={id}\n");
+            ofs::write_atomic(&path, text.as_bytes())?;
+            Ok(id)
+        }
+        Err(e) => Err(Error::io("open", &path, e)),
+    }
+}
+
+fn list_topic_names(root: &Path) -> Result<Vec<String>> {
+    let dir = root.join("topics");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))? {
+        let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
+        if let Some(name) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_suffix(".properties"))
+        {
+            if topic::validate_name(name).is_ok() {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn params<'a>(
+    dir: &'a Path,
+    config: &'a TopicConfig,
+    options: &StoreOptions,
+) -> RecoveryParams<'a> {
+    use crate::log::index::{index_file_len, IndexKind};
+    RecoveryParams {
+        dir,
+        config,
+        index_len: index_file_len(
+            IndexKind::Offset,
+            config.segment_bytes,
+            config.index_interval_bytes,
+            config.segment_index_bytes,
+        ),
+        time_len: index_file_len(
+            IndexKind::Time,
+            config.segment_bytes,
+            config.index_interval_bytes,
+            config.segment_index_bytes,
+        ),
+        reserve_bytes: options.reserve_bytes,
+    }
+}
+
+/// Creates a partition directory with an empty segment and a fresh control block.
+/// Caller holds the opener lock.
+fn create_partition(root: &Path, meta: &TopicMeta, p: u32, options: &StoreOptions) -> Result<()> {
+    let dir = TopicMeta::partition_dir(root, &meta.name, p);
+    if dir.exists() {
+        // Left by a creation that died before its metadata file was written.
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io("remove stale", &dir, e))?;
+    }
+    std::fs::create_dir(&dir).map_err(|e| Error::io("create", &dir, e))?;
+    recover_into_fresh_ctl(&dir, &meta.config, options)
+}
+
+/// Rebuilds `partition.ctl` of `dir` from the log.
+fn recover_into_fresh_ctl(dir: &Path, config: &TopicConfig, options: &StoreOptions) -> Result<()> {
+    let ctl = ControlFile::create(&dir.join(CTL_FILE))?;
+    let report = recovery::recover(&params(dir, config, options), &ctl.block().tail)?;
+    let block = ctl.block();
+    let rp = crate::log::checkpoint::read(dir)
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    block
+        .sync
+        .synced_offset
+        .store(rp.min(report.end_offset), Ordering::Release);
+    ctl.publish_initialised();
+    Ok(())
+}
+
+/// First opener: every partition of every topic gets a rebuilt control block.
+fn reinitialise_all(root: &Path, options: &StoreOptions) -> Result<()> {
+    for name in list_topic_names(root)? {
+        let meta = TopicMeta::load(root, &name)?;
+        for p in 0..meta.partitions {
+            let dir = TopicMeta::partition_dir(root, &name, p);
+            if !dir.is_dir() {
+                bail!(
+                    Corrupt,
+                    "partition directory {} of topic {name:?} is missing",
+                    dir.display()
+                );
+            }
+            recover_into_fresh_ctl(&dir, &meta.config, options)?;
+        }
+    }
+    Ok(())
+}
+
+/// Last closer: sync every partition, trim active segments to their logical end,
+/// and move the recovery point to the end, so the next open walks nothing.
+fn clean_shutdown(root: &Path, _options: &StoreOptions) -> Result<()> {
+    for name in list_topic_names(root)? {
+        let meta = TopicMeta::load(root, &name)?;
+        for p in 0..meta.partitions {
+            let dir = TopicMeta::partition_dir(root, &name, p);
+            let Ok(ctl) = ControlFile::attach(&dir.join(CTL_FILE)) else {
+                continue;
+            };
+            let tail = &ctl.block().tail;
+            if ctl.block().needs_repair.load(Ordering::Acquire) != 0 {
+                // A holder died and nobody repaired: leave it to the next first opener.
+                continue;
+            }
+            let base = tail.active_base.load(Ordering::Acquire);
+            let end_pos = tail.end_position.load(Ordering::Acquire);
+            let end = tail.end_offset.load(Ordering::Acquire);
+            // Sealed segments the flusher may not have reached yet.
+            let synced = ctl.block().sync.synced_offset.load(Ordering::Acquire);
+            let bases = segment::list_bases(&dir, segment::LOG_EXT)?;
+            let first = bases.partition_point(|b| *b <= synced).saturating_sub(1);
+            for &b in bases[first..].iter().filter(|b| **b < base) {
+                for ext in [
+                    segment::LOG_EXT,
+                    segment::INDEX_EXT,
+                    segment::TIME_INDEX_EXT,
+                ] {
+                    let path = segment::file_path(&dir, b, ext);
+                    let f = ofs::open_rw(&path, false)?;
+                    ofs::sync_data(&f, &path)?;
+                }
+            }
+            let log_path = segment::file_path(&dir, base, segment::LOG_EXT);
+            let log = ofs::open_rw(&log_path, false)?;
+            log.set_len(end_pos)
+                .map_err(|e| Error::io("truncate", &log_path, e))?;
+            ofs::sync_data(&log, &log_path)?;
+            for (ext, n, size) in [
+                (
+                    segment::INDEX_EXT,
+                    tail.index_entries.load(Ordering::Acquire),
+                    8u64,
+                ),
+                (
+                    segment::TIME_INDEX_EXT,
+                    tail.time_entries.load(Ordering::Acquire),
+                    12u64,
+                ),
+            ] {
+                let path = segment::file_path(&dir, base, ext);
+                let f = ofs::open_rw(&path, false)?;
+                f.set_len(u64::from(n) * size)
+                    .map_err(|e| Error::io("truncate", &path, e))?;
+                ofs::sync_data(&f, &path)?;
+            }
+            crate::log::checkpoint::write(&dir, end)?;
+        }
+    }
+    Ok(())
+}
