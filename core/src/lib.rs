@@ -38,6 +38,8 @@
 
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod failpoint;
 mod fork;
 mod fs;
 pub mod log;

@@ -382,6 +382,7 @@ impl PartitionLog {
         // SAFETY: we hold the append lock; [pos, pos + len) is reserved on disk, lies
         // in the writable mapping of the active segment, and is past the published end.
         let out = unsafe { seg.bytes_mut(pos as usize, len) };
+        crate::failpoint::hit("append.before_encode");
         let encoded = encode_batch(out, base_offset, records, now, &opts.batch);
         debug_assert_eq!(encoded.len, len);
         let last_offset = base_offset + i64::from(encoded.last_offset_delta);
@@ -397,8 +398,10 @@ impl PartitionLog {
             tail.first_batch_timestamp
                 .store(encoded.max_timestamp, Ordering::Relaxed);
         }
+        crate::failpoint::hit("append.before_publish");
         tail.end_position.store(needed, Ordering::Relaxed);
         tail.end_offset.store(last_offset + 1, Ordering::Release);
+        crate::failpoint::hit("append.after_publish");
         block.wait.notify_after_publish(&block.metrics);
 
         let m = &block.metrics;
@@ -519,6 +522,7 @@ impl PartitionLog {
         segment::truncate(seg.index.path(), ic * 8)?;
         segment::truncate(seg.time_index.path(), tc * 12)?;
         segment::truncate(seg.log_path(), end_pos)?;
+        crate::failpoint::hit("roll.after_trim");
         let new_base = tail.end_offset.load(Ordering::Relaxed);
         segment::create_files(
             &self.dir,

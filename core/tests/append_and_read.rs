@@ -1,0 +1,266 @@
+//! Append and read through one process: offsets, seeks, rolls, timestamps,
+//! retention and reopening.
+
+use std::time::Duration;
+
+use oncelog::{ErrorKind, Header, Record, Store, StoreOptions, TopicConfig};
+
+fn small_segments() -> TopicConfig {
+    TopicConfig::from_pairs([
+        ("segment.bytes", "4096"),
+        ("index.interval.bytes", "256"),
+        ("retention.ms", "-1"),
+    ])
+    .unwrap()
+}
+
+fn values(p: &oncelog::Partition, from: i64) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut r = p.reader(from).unwrap().verify_crc(true);
+    while let Some(b) = r.next_batch().unwrap() {
+        for rec in b.records() {
+            let rec = rec.unwrap();
+            out.push((rec.offset, rec.value.unwrap_or_default().to_vec()));
+        }
+    }
+    out
+}
+
+#[test]
+fn appends_get_dense_offsets_and_read_back_from_any_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    store.create_topic("t", 2, small_segments()).unwrap();
+    let p = store.partition("t", 1).unwrap();
+    let mut expected = Vec::new();
+    for i in 0..300i64 {
+        let v = format!("value-{i}");
+        let h = [Header {
+            key: "k",
+            value: Some(b"h"),
+        }];
+        let recs = [Record::keyed(b"key", v.as_bytes())
+            .with_headers(&h)
+            .with_timestamp(1_000 + i)];
+        let info = p.append(&recs).unwrap();
+        assert_eq!(info.base_offset, i);
+        expected.push((i, v.into_bytes()));
+    }
+    assert_eq!(p.end_offset(), 300);
+    assert!(p.metrics().segments_rolled > 3, "small segments must roll");
+    for from in [0, 1, 57, 150, 299, 300] {
+        assert_eq!(
+            values(&p, from),
+            expected[from as usize..].to_vec(),
+            "from {from}"
+        );
+    }
+    assert_eq!(
+        p.reader(301).err().unwrap().kind(),
+        ErrorKind::OffsetOutOfRange
+    );
+    assert_eq!(p.offset_for_timestamp(1_000).unwrap(), Some(0));
+    assert_eq!(p.offset_for_timestamp(1_150).unwrap(), Some(150));
+    assert_eq!(p.offset_for_timestamp(1_299).unwrap(), Some(299));
+    assert_eq!(p.offset_for_timestamp(5_000).unwrap(), None);
+    // The other partition is untouched.
+    assert_eq!(store.partition("t", 0).unwrap().end_offset(), 0);
+}
+
+#[test]
+fn a_seek_into_the_middle_of_a_batch_skips_earlier_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    store.create_topic("t", 1, TopicConfig::default()).unwrap();
+    let p = store.partition("t", 0).unwrap();
+    let recs: Vec<Vec<u8>> = (0..10).map(|i| vec![i as u8]).collect();
+    let recs: Vec<Record> = recs.iter().map(|v| Record::value(v)).collect();
+    p.append(&recs).unwrap();
+    let got = values(&p, 4);
+    assert_eq!(got.first().unwrap().0, 4);
+    assert_eq!(got.len(), 6);
+}
+
+#[test]
+fn data_survives_close_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        store.create_topic("t", 1, small_segments()).unwrap();
+        let p = store.partition("t", 0).unwrap();
+        for i in 0..100u32 {
+            p.append(&[Record::value(&i.to_be_bytes())]).unwrap();
+        }
+    }
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let p = store.partition("t", 0).unwrap();
+    assert_eq!(p.end_offset(), 100);
+    let got = values(&p, 0);
+    assert_eq!(got.len(), 100);
+    for (i, (off, v)) in got.iter().enumerate() {
+        assert_eq!(*off, i as i64);
+        assert_eq!(v, &(i as u32).to_be_bytes());
+    }
+    p.append(&[Record::value(b"more")]).unwrap();
+    assert_eq!(p.end_offset(), 101);
+}
+
+#[test]
+fn retention_by_size_deletes_whole_old_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let config =
+        TopicConfig::from_pairs([("segment.bytes", "4096"), ("retention.bytes", "8192")]).unwrap();
+    store.create_topic("t", 1, config).unwrap();
+    let p = store.partition("t", 0).unwrap();
+    let early_reader = p.reader(0).unwrap();
+    for _ in 0..400 {
+        p.append(&[Record::value(&[7u8; 100])]).unwrap();
+    }
+    assert!(p.start_offset() > 0, "old segments were deleted");
+    assert!(p.metrics().segments_deleted > 0);
+    assert_eq!(
+        p.reader(0).err().unwrap().kind(),
+        ErrorKind::OffsetOutOfRange
+    );
+    // A reader that started before the deletion hits a clear error when it needs a
+    // segment that is gone.
+    let mut r = early_reader;
+    let mut err = None;
+    loop {
+        match r.next_batch() {
+            Ok(Some(_)) => continue,
+            Ok(None) => break,
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    if let Some(e) = err {
+        assert_eq!(e.kind(), ErrorKind::OffsetOutOfRange);
+    }
+    let start = p.start_offset();
+    assert_eq!(values(&p, start).len() as i64, 400 - start);
+}
+
+#[test]
+fn wait_times_out_without_data_and_wakes_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    store.create_topic("t", 1, TopicConfig::default()).unwrap();
+    let p = store.partition("t", 0).unwrap();
+    let t0 = std::time::Instant::now();
+    assert!(!p.wait_for(0, Duration::from_millis(50)).unwrap());
+    assert!(t0.elapsed() >= Duration::from_millis(50));
+    let p2 = p.clone();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        p2.append(&[Record::value(b"x")]).unwrap();
+    });
+    assert!(p.wait_for(0, Duration::from_secs(10)).unwrap());
+    writer.join().unwrap();
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(
+        store
+            .create_topic("a b", 1, TopicConfig::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidTopicName
+    );
+    assert_eq!(
+        store
+            .create_topic("t", 0, TopicConfig::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument
+    );
+    store
+        .create_topic("a.b", 1, TopicConfig::default())
+        .unwrap();
+    assert_eq!(
+        store
+            .create_topic("a.b", 1, TopicConfig::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::TopicExists
+    );
+    assert_eq!(
+        store
+            .create_topic("a_b", 1, TopicConfig::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidTopicName
+    );
+    assert_eq!(
+        store.partition("nope", 0).err().unwrap().kind(),
+        ErrorKind::UnknownTopic
+    );
+    assert_eq!(
+        store.partition("a.b", 1).err().unwrap().kind(),
+        ErrorKind::UnknownPartition
+    );
+    let p = store.partition("a.b", 0).unwrap();
+    assert_eq!(
+        p.append(&[]).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    let big = vec![0u8; 2 * 1024 * 1024];
+    assert_eq!(
+        p.append(&[Record::value(&big)]).unwrap_err().kind(),
+        ErrorKind::RecordTooLarge
+    );
+    assert_eq!(p.end_offset(), 0, "failed appends leave nothing behind");
+    assert_eq!(
+        store
+            .create_topic_with("c", 1, &[("segment.bytes", "x")])
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidConfig
+    );
+    let topics: Vec<String> = store
+        .topics()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(topics, vec!["a.b".to_string()]);
+}
+
+#[test]
+fn synced_appends_advance_the_synced_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        durability: oncelog::Durability::Synced,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(dir.path(), options).unwrap();
+    store.create_topic("t", 1, TopicConfig::default()).unwrap();
+    let p = store.partition("t", 0).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    let info = p.append(&[Record::value(b"durable")]).unwrap();
+                    assert!(p.synced_offset() > info.last_offset);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(p.end_offset(), 100);
+    let m = p.metrics();
+    assert!(
+        m.syncs >= 1 && m.syncs <= 100,
+        "group commit: {} syncs for 100 appends",
+        m.syncs
+    );
+}
