@@ -38,8 +38,6 @@ pub struct Tail {
     pub index_entries: AtomicU32,
     /// Entries written to the active segment's time index.
     pub time_entries: AtomicU32,
-    /// Log bytes appended to the active segment since its last offset-index entry.
-    pub bytes_since_index: AtomicU64,
     /// Largest timestamp in the active segment (`i64::MIN` when empty).
     pub max_timestamp: AtomicI64,
     /// Offset of the record carrying `max_timestamp`.
