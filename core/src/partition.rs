@@ -81,7 +81,7 @@ impl Partition {
     /// A reader starting at `offset` (between [`start_offset`](Self::start_offset)
     /// and [`end_offset`](Self::end_offset), inclusive).
     pub fn reader(&self, offset: i64) -> Result<Reader> {
-        Reader::new(self.log.clone(), offset)
+        Reader::new(self.log.clone(), offset, Some(self.store.clone()))
     }
 
     /// The offset the next appended record will get.

@@ -53,7 +53,7 @@ fn build() -> Fixture {
         );
         original.len() - start
     };
-    assert!(last_values.len() >= 1);
+    assert!(!last_values.is_empty());
     Fixture {
         _dir: dir,
         store: store_path,

@@ -20,6 +20,8 @@ pub struct Reader {
     /// Records below this offset are skipped (a seek into the middle of a batch).
     from_offset: i64,
     verify_crc: bool,
+    /// Keeps the store open (no clean shutdown) while the reader lives.
+    _store: Option<crate::Store>,
 }
 
 /// One batch read from the log, with the offset below which its records were not
@@ -53,7 +55,7 @@ impl<'a> ReadBatch<'a> {
 
 impl Reader {
     /// A reader positioned at `offset`.
-    pub fn new(log: Arc<PartitionLog>, offset: i64) -> Result<Reader> {
+    pub fn new(log: Arc<PartitionLog>, offset: i64, store: Option<crate::Store>) -> Result<Reader> {
         let list = log.segments()?;
         let mut reader = Reader {
             log,
@@ -63,6 +65,7 @@ impl Reader {
             next_offset: 0,
             from_offset: 0,
             verify_crc: false,
+            _store: store,
         };
         reader.seek(offset)?;
         Ok(reader)
