@@ -260,8 +260,11 @@ impl Store {
         Ok(Partition::new(self.clone(), log))
     }
 
-    /// Closes this handle. Dropping does the same, ignoring errors; the last process
-    /// to close a store syncs and trims every partition (a clean shutdown).
+    /// Closes this handle and reports errors of the clean shutdown, which runs when
+    /// this is the last handle of the process (partitions and readers hold the store
+    /// too: while one is alive this only drops the handle and returns `Ok`) and the
+    /// process is the last with the store open: it syncs and trims every partition.
+    /// Dropping does the same, ignoring errors.
     pub fn close(self) -> Result<()> {
         match Arc::try_unwrap(self.inner) {
             Ok(inner) => inner.close(),
