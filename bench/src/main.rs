@@ -1,1 +1,727 @@
-fn main() {}
+//! `oncelog-bench`: oncelog's append, read and wake-up figures next to the physical
+//! limits of the same machine, measured in the same run.
+//!
+//! ```text
+//! cargo run --release -p oncelog-bench --locked -- [--quick] [--json]
+//! ```
+//!
+//! Every workload runs on a fresh store in its own directory under
+//! `std::env::temp_dir()` (removed afterwards) with default `StoreOptions`. Throughput
+//! figures are the best and the median of several repetitions; latencies are
+//! percentiles over thousands of wake-ups. Child processes are this binary
+//! re-executed with a hidden subcommand (`__futex-waiter`, `__wake-writer`).
+
+mod json;
+mod limits;
+mod util;
+mod wakeup;
+mod workloads;
+
+use std::time::Duration;
+
+use json::J;
+use limits::MapPrep;
+use util::{Latency, Payload, Rate, Res, REC_LEN};
+use wakeup::{WakeResult, WakeRun};
+use workloads::ReadVia;
+
+/// Bytes ahead of the current record that the prefetching read diagnostic touches.
+const PREFETCH_AHEAD: usize = 2048;
+
+const USAGE: &str = "usage: oncelog-bench [--quick] [--json]
+  --quick   tiny sizes (a smoke test: the whole run takes a few seconds)
+  --json    print one JSON object instead of the table";
+
+/// How much of everything to run.
+#[derive(Clone, Copy, Debug)]
+struct Sizes {
+    records: usize,
+    per_batch: usize,
+    single_records: usize,
+    reps: usize,
+    write_chunk: usize,
+    futex_wakeups: usize,
+    spin_samples: usize,
+    sleep_samples: usize,
+    rounds: usize,
+    warmup: usize,
+    spin_gap_ns: u64,
+    sleep_gap_ns: u64,
+    spin: Duration,
+}
+
+impl Sizes {
+    fn full() -> Sizes {
+        Sizes {
+            records: 1_000_000,
+            per_batch: 1_000,
+            single_records: 300_000,
+            reps: 5,
+            write_chunk: 1 << 20,
+            futex_wakeups: 3_000,
+            spin_samples: 5_000,
+            sleep_samples: 4_000,
+            rounds: 4,
+            warmup: 50,
+            spin_gap_ns: 50_000,
+            sleep_gap_ns: 1_000_000,
+            spin: Duration::from_micros(200),
+        }
+    }
+
+    fn quick() -> Sizes {
+        Sizes {
+            records: 20_000,
+            single_records: 10_000,
+            reps: 2,
+            futex_wakeups: 200,
+            spin_samples: 300,
+            sleep_samples: 200,
+            rounds: 1,
+            warmup: 20,
+            ..Sizes::full()
+        }
+    }
+}
+
+/// Every figure of one run.
+struct Results {
+    memcpy_faulted: Rate,
+    memcpy_fallocated: Rate,
+    memcpy_sparse: Rate,
+    write: Rate,
+    sum_values: Rate,
+    futex_spin_gap: Latency,
+    futex_sleep_gap: Latency,
+    batched: Rate,
+    batched_log_bytes: u64,
+    batched_writer_faults: u64,
+    single: Rate,
+    read_all: Rate,
+    read_all_raw_batch: Rate,
+    read_all_prefetch: Rate,
+    read_all_new_mapping: Rate,
+    wake_spin: WakeResult,
+    wake_sleep: WakeResult,
+}
+
+struct Machine {
+    load_before: String,
+    load_after: String,
+    cpu: String,
+    cores: usize,
+    kernel: String,
+    fs: String,
+    tmp: String,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let result = match args.get(1).map(String::as_str) {
+        Some("__futex-waiter") => limits::futex_waiter_main(&args[2..]),
+        Some("__wake-writer") => wakeup::wake_writer_main(&args[2..]),
+        _ => run(&args[1..]),
+    };
+    if let Err(e) = result {
+        eprintln!("oncelog-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &[String]) -> Res<()> {
+    let mut quick = false;
+    let mut json = false;
+    for a in args {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--json" => json = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
+        }
+    }
+    let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    let mut machine = machine();
+    let results = measure(&sizes)?;
+    machine.load_after = loadavg();
+    if json {
+        println!("{}", to_json(&machine, &sizes, quick, &results).render());
+    } else {
+        print_table(&machine, &sizes, quick, &results);
+    }
+    Ok(())
+}
+
+fn progress(what: &str) {
+    eprintln!("oncelog-bench: {what}");
+}
+
+fn measure(s: &Sizes) -> Res<Results> {
+    let exe = std::env::current_exe()?;
+    progress(&format!("payload: {} records of {REC_LEN} bytes", s.records));
+    let payload = Payload::new(s.records);
+    let expected_sum = payload.value_sum();
+    let bytes = payload.bytes.len() as f64;
+    let n = s.records as f64;
+
+    progress("limits: memcpy, write(), futex");
+    let memcpy_faulted = Rate::from_runs(bytes, &limits::memcpy(&payload, s.reps, MapPrep::Faulted)?);
+    let memcpy_fallocated =
+        Rate::from_runs(bytes, &limits::memcpy(&payload, s.reps.min(3), MapPrep::Fallocated)?);
+    let memcpy_sparse =
+        Rate::from_runs(bytes, &limits::memcpy(&payload, s.reps.min(3), MapPrep::Sparse)?);
+    let write = Rate::from_runs(bytes, &limits::write(&payload, s.reps, s.write_chunk)?);
+    let sum_values = Rate::from_runs(n, &limits::sum_values(&payload, s.reps)?);
+    let futex_spin_gap = Latency::from_samples(
+        &limits::futex_wakeup(&exe, s.futex_wakeups, s.warmup, s.spin_gap_ns)?,
+        0,
+    );
+
+    progress("batched append");
+    let mut secs = Vec::new();
+    let mut kept = None;
+    let mut batched_log_bytes = 0;
+    let mut writer_faults = Vec::new();
+    for _ in 0..s.reps {
+        // Drop the previous store before the next repetition creates its own.
+        drop(kept.take());
+        let run = workloads::batched_append(&payload, s.per_batch)?;
+        secs.push(run.secs);
+        batched_log_bytes = run.log_bytes;
+        writer_faults.push(run.writer_faults);
+        kept = Some(run.store);
+    }
+    let batched = Rate::from_runs(n, &secs);
+    writer_faults.sort_unstable();
+    let batched_writer_faults = writer_faults[writer_faults.len() / 2];
+    let store = kept.ok_or("no batched-append repetition")?;
+
+    progress("read-all");
+    let read = |via| {
+        util::repeat(s.reps, || {
+            workloads::read_all(store.partition(), &payload, expected_sum, via)
+        })
+        .map(|secs| Rate::from_runs(n, &secs))
+    };
+    let read_all = read(ReadVia::Reader)?;
+    let read_all_raw_batch = read(ReadVia::RawBatch)?;
+    let read_all_prefetch = read(ReadVia::ReaderPrefetch(PREFETCH_AHEAD))?;
+    let secs = util::repeat(s.reps.min(3), || {
+        workloads::read_all_new_mapping(&store, &payload, expected_sum)
+    })?;
+    let read_all_new_mapping = Rate::from_runs(n, &secs);
+    drop(store);
+
+    progress("single-record append");
+    let single_n = s.single_records.min(s.records);
+    let secs = util::repeat(s.reps, || workloads::single_append(&payload, single_n))?;
+    let single = Rate::from_runs(single_n as f64, &secs);
+
+    progress("wake-up latency, spinning reader");
+    let wake_spin =
+        wakeup::wake_latency(&exe, s.spin_samples, s.warmup, s.spin_gap_ns, s.spin)?.summary();
+
+    // The sleeping reader is compared with the raw futex wake-up at the same gap. Both
+    // depend on how fast the hypervisor wakes an idle vCPU, which drifts over seconds:
+    // the two are measured in alternating rounds and pooled, so that drift hits both.
+    progress("wake-up latency, sleeping reader vs raw futex (alternating rounds)");
+    let mut raw = Vec::new();
+    let mut sleep = WakeRun::default();
+    let per_round = s.sleep_samples.div_ceil(s.rounds);
+    for _ in 0..s.rounds {
+        raw.extend(limits::futex_wakeup(&exe, per_round, s.warmup, s.sleep_gap_ns)?);
+        sleep.merge(wakeup::wake_latency(
+            &exe,
+            per_round,
+            s.warmup,
+            s.sleep_gap_ns,
+            Duration::ZERO,
+        )?);
+    }
+    let futex_sleep_gap = Latency::from_samples(&raw, 0);
+    let wake_sleep = sleep.summary();
+
+    Ok(Results {
+        memcpy_faulted,
+        memcpy_fallocated,
+        memcpy_sparse,
+        write,
+        sum_values,
+        futex_spin_gap,
+        futex_sleep_gap,
+        batched,
+        batched_log_bytes,
+        batched_writer_faults,
+        single,
+        read_all,
+        read_all_raw_batch,
+        read_all_prefetch,
+        read_all_new_mapping,
+        wake_spin,
+        wake_sleep,
+    })
+}
+
+// --- targets ------------------------------------------------------------------------
+
+const TARGET_BATCHED: f64 = 15e6;
+const TARGET_READ: f64 = 25e6;
+const TARGET_SINGLE: f64 = 3e6;
+const TARGET_SPIN_P50_NS: f64 = 1_000.0;
+const TARGET_SPIN_P99_NS: f64 = 10_000.0;
+const TARGET_SLEEP_RATIO: f64 = 1.25;
+
+fn spin_met(r: &Results) -> bool {
+    r.wake_spin.latency.p50 <= TARGET_SPIN_P50_NS && r.wake_spin.latency.p99 <= TARGET_SPIN_P99_NS
+}
+
+fn sleep_ratio(r: &Results) -> f64 {
+    r.wake_sleep.latency.p50 / r.futex_sleep_gap.p50
+}
+
+// --- machine --------------------------------------------------------------------------
+
+fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown".to_string(), |(_, v)| v.trim().to_string());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or("unknown".to_string(), |s| s.trim().to_string());
+    let tmp = std::env::temp_dir();
+    let fs = std::process::Command::new("findmnt")
+        .args(["-no", "FSTYPE", "-T"])
+        .arg(&tmp)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_string());
+    Machine {
+        load_before: loadavg(),
+        load_after: String::new(),
+        cpu,
+        cores,
+        kernel,
+        fs,
+        tmp: tmp.display().to_string(),
+    }
+}
+
+/// The first three fields of /proc/loadavg: other work on the machine skews every
+/// figure, so the report shows it.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+// --- table ----------------------------------------------------------------------------
+
+fn mrec(r: f64) -> String {
+    format!("{:.2} M rec/s", r / 1e6)
+}
+
+fn gbs(b: f64) -> String {
+    format!("{:.2} GB/s", b / 1e9)
+}
+
+fn us(ns: f64) -> String {
+    if ns < 10_000.0 {
+        format!("{:.2}", ns / 1e3)
+    } else {
+        format!("{:.1}", ns / 1e3)
+    }
+}
+
+fn lat(l: &Latency) -> String {
+    format!(
+        "p50 {} / p99 {} / p99.9 {} µs (max {}, n={})",
+        us(l.p50),
+        us(l.p99),
+        us(l.p999),
+        us(l.max),
+        l.n
+    )
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "MET"
+    } else {
+        "MISSED"
+    }
+}
+
+fn print_table(m: &Machine, s: &Sizes, quick: bool, r: &Results) {
+    let rec_bytes = REC_LEN as f64;
+    let memcpy_rec = r.memcpy_faulted.best / rec_bytes;
+    let write_rec = r.write.best / rec_bytes;
+    println!("oncelog-bench{}", if quick { " --quick (tiny sizes: not representative)" } else { "" });
+    println!(
+        "machine: {} x{} cores, Linux {}, {} at {}; load average {} before, {} after",
+        m.cpu, m.cores, m.kernel, m.fs, m.tmp, m.load_before, m.load_after
+    );
+    println!(
+        "workload: {} records, key {} B + value {} B = {REC_LEN} B payload; batches of {}; {} single-record appends; best (median) of {} repetitions",
+        s.records,
+        util::KEY_LEN,
+        util::VALUE_LEN,
+        s.per_batch,
+        s.single_records,
+        s.reps
+    );
+    println!();
+    println!("Physical limits");
+    let rate_row = |name: &str, x: &Rate| {
+        println!(
+            "  {name:<52} {:>10} ({:>9}) = {:>6.2} M rec/s",
+            gbs(x.best),
+            gbs(x.median),
+            x.best / rec_bytes / 1e6
+        );
+    };
+    rate_row("(a)  memcpy into faulted MAP_SHARED mapping", &r.memcpy_faulted);
+    rate_row("(a') memcpy into fresh fallocate'd mapping", &r.memcpy_fallocated);
+    rate_row("(a\") memcpy into fresh sparse mapping", &r.memcpy_sparse);
+    rate_row(
+        &format!("(b)  write() of {} KiB chunks, fresh file", s.write_chunk / 1024),
+        &r.write,
+    );
+    println!(
+        "  {:<52} {:>10} ({:>9}) = {:>6.2} M rec/s",
+        "(r)  sum of every value byte, straight from memory",
+        gbs(r.sum_values.best * util::VALUE_LEN as f64),
+        gbs(r.sum_values.median * util::VALUE_LEN as f64),
+        r.sum_values.best / 1e6
+    );
+    println!(
+        "  {:<52} {}",
+        format!("(c)  futex wake-up, other process, gap {} µs", s.spin_gap_ns / 1000),
+        lat(&r.futex_spin_gap)
+    );
+    println!(
+        "  {:<52} {}",
+        format!(
+            "(c)  futex wake-up, other process, gap {} µs (*)",
+            s.sleep_gap_ns / 1000
+        ),
+        lat(&r.futex_sleep_gap)
+    );
+    println!();
+    println!("oncelog                                                  best (median)            vs limits                  target");
+    let b = &r.batched;
+    println!(
+        "  {:<52} {:>14} ({:>6.2}) {:>5.2} GB/s payload  {:.2}x (a) {:.2}x (b)   >= 15 M/s {}",
+        format!("2 batched append, {}/batch, written", s.per_batch),
+        mrec(b.best),
+        b.median / 1e6,
+        b.best * rec_bytes / 1e9,
+        b.best / memcpy_rec,
+        b.best / write_rec,
+        verdict(b.best >= TARGET_BATCHED)
+    );
+    println!(
+        "  {:<52} {:>14}          {:>5.2} GB/s of log (Kafka batches on disk); {} page faults in the appending thread",
+        "",
+        "",
+        b.best * r.batched_log_bytes as f64 / s.records as f64 / 1e9,
+        r.batched_writer_faults,
+    );
+    let x = &r.single;
+    println!(
+        "  {:<52} {:>14} ({:>6.2}) {:>5.0} ns/append     {:.2}x (a)              >= 3 M/s  {}",
+        "3 single-record append",
+        mrec(x.best),
+        x.median / 1e6,
+        1e9 / x.best,
+        x.best / memcpy_rec,
+        verdict(x.best >= TARGET_SINGLE)
+    );
+    let x = &r.read_all;
+    println!(
+        "  {:<52} {:>14} ({:>6.2}) {:>5.2} GB/s payload  {:.2}x (a) {:.2}x (r)   >= 25 M/s {}",
+        "4 read-all, every value byte summed",
+        mrec(x.best),
+        x.median / 1e6,
+        x.best * rec_bytes / 1e9,
+        x.best / memcpy_rec,
+        x.best / r.sum_values.best,
+        verdict(x.best >= TARGET_READ)
+    );
+    let x = &r.read_all_raw_batch;
+    println!(
+        "  {:<52} {:>14} ({:>6.2}) {:>5.2} GB/s payload  {:.2}x (a) {:.2}x (r)   (diagnostic)",
+        "4a read-all via ReadBatch::batch().records()",
+        mrec(x.best),
+        x.median / 1e6,
+        x.best * rec_bytes / 1e9,
+        x.best / memcpy_rec,
+        x.best / r.sum_values.best,
+    );
+    let x = &r.read_all_prefetch;
+    println!(
+        "  {:<52} {:>14} ({:>6.2}) {:>5.2} GB/s payload  {:.2}x (a) {:.2}x (r)   (diagnostic)",
+        format!("4b read-all, reader prefetches {PREFETCH_AHEAD} B ahead"),
+        mrec(x.best),
+        x.median / 1e6,
+        x.best * rec_bytes / 1e9,
+        x.best / memcpy_rec,
+        x.best / r.sum_values.best,
+    );
+    let x = &r.read_all_new_mapping;
+    println!(
+        "  {:<52} {:>14} ({:>6.2}) {:>5.2} GB/s payload  {:.2}x (a) {:.2}x (r)   (no target)",
+        "4' read-all through a new mapping (another process)",
+        mrec(x.best),
+        x.median / 1e6,
+        x.best * rec_bytes / 1e9,
+        x.best / memcpy_rec,
+        x.best / r.sum_values.best,
+    );
+    let w = &r.wake_spin;
+    println!(
+        "  {:<52} {}",
+        format!(
+            "5 wake-up, reader spins {} µs, gap {} µs",
+            s.spin.as_micros(),
+            s.spin_gap_ns / 1000
+        ),
+        lat(&w.latency)
+    );
+    println!(
+        "  {:<52} append() p50 {} µs p99 {} µs; {} futex wakes for {} records; target p50 <= 1 µs, p99 <= 10 µs: {}",
+        "",
+        us(w.append_p50_ns),
+        us(w.append_p99_ns),
+        w.wakeups,
+        w.records,
+        verdict(spin_met(r))
+    );
+    let w = &r.wake_sleep;
+    println!(
+        "  {:<52} {}",
+        format!(
+            "5 wake-up, reader asleep (spin 0), gap {} µs (*)",
+            s.sleep_gap_ns / 1000
+        ),
+        lat(&w.latency)
+    );
+    println!(
+        "  {:<52} append() p50 {} µs p99 {} µs; {} futex wakes for {} records",
+        "",
+        us(w.append_p50_ns),
+        us(w.append_p99_ns),
+        w.wakeups,
+        w.records,
+    );
+    println!(
+        "  {:<52} {:.2}x (c) at p50, {:.2}x at p99; target <= 1.25x (c) p50: {}",
+        "",
+        sleep_ratio(r),
+        w.latency.p99 / r.futex_sleep_gap.p99,
+        verdict(sleep_ratio(r) <= TARGET_SLEEP_RATIO)
+    );
+    println!();
+    println!(
+        "(*) measured in {} alternating rounds (raw futex, then oncelog, each on fresh files and a fresh child), pooled",
+        s.rounds
+    );
+    println!("latencies: from CLOCK_MONOTONIC taken just before append() (or the raw FUTEX_WAKE) to the reader holding the record");
+}
+
+// --- JSON -----------------------------------------------------------------------------
+
+fn rate_json(x: &Rate, unit: &str) -> J {
+    J::obj([
+        (format!("{unit}_best"), J::num(x.best)),
+        (format!("{unit}_median"), J::num(x.median)),
+        ("repetitions".to_string(), J::int(x.reps as u64)),
+    ])
+}
+
+fn lat_json(l: &Latency) -> J {
+    J::obj([
+        ("p50_ns", J::num(l.p50)),
+        ("p99_ns", J::num(l.p99)),
+        ("p999_ns", J::num(l.p999)),
+        ("max_ns", J::num(l.max)),
+        ("samples", J::int(l.n as u64)),
+    ])
+}
+
+fn wake_json(w: &WakeResult, gap_ns: u64, spin: Duration) -> J {
+    J::obj([
+        ("gap_ns", J::int(gap_ns)),
+        ("spin_ns", J::int(spin.as_nanos() as u64)),
+        ("latency", lat_json(&w.latency)),
+        ("append_p50_ns", J::num(w.append_p50_ns)),
+        ("append_p99_ns", J::num(w.append_p99_ns)),
+        ("futex_wakes", J::int(w.wakeups)),
+        ("records", J::int(w.records as u64)),
+    ])
+}
+
+fn to_json(m: &Machine, s: &Sizes, quick: bool, r: &Results) -> J {
+    let rec_bytes = REC_LEN as f64;
+    let memcpy_rec = r.memcpy_faulted.best / rec_bytes;
+    let write_rec = r.write.best / rec_bytes;
+    let with = |base: J, extra: Vec<(&str, J)>| base.extend(extra);
+    J::obj([
+        (
+            "machine",
+            J::obj([
+                ("cpu", J::str(&m.cpu)),
+                ("cores", J::int(m.cores as u64)),
+                ("kernel", J::str(&m.kernel)),
+                ("filesystem", J::str(&m.fs)),
+                ("temp_dir", J::str(&m.tmp)),
+                ("loadavg_before", J::str(&m.load_before)),
+                ("loadavg_after", J::str(&m.load_after)),
+            ]),
+        ),
+        ("quick", J::Bool(quick)),
+        (
+            "sizes",
+            J::obj([
+                ("records", J::int(s.records as u64)),
+                ("key_bytes", J::int(util::KEY_LEN as u64)),
+                ("value_bytes", J::int(util::VALUE_LEN as u64)),
+                ("records_per_batch", J::int(s.per_batch as u64)),
+                ("single_records", J::int(s.single_records as u64)),
+                ("repetitions", J::int(s.reps as u64)),
+                ("sleep_rounds", J::int(s.rounds as u64)),
+            ]),
+        ),
+        (
+            "limits",
+            J::obj([
+                ("memcpy_faulted", rate_json(&r.memcpy_faulted, "bytes_per_s")),
+                ("memcpy_fallocated", rate_json(&r.memcpy_fallocated, "bytes_per_s")),
+                ("memcpy_sparse", rate_json(&r.memcpy_sparse, "bytes_per_s")),
+                ("sum_values", rate_json(&r.sum_values, "records_per_s")),
+                (
+                    "write",
+                    with(
+                        rate_json(&r.write, "bytes_per_s"),
+                        vec![("chunk_bytes", J::int(s.write_chunk as u64))],
+                    ),
+                ),
+                (
+                    "futex_wake",
+                    J::obj([
+                        (
+                            "gap_short",
+                            with(lat_json(&r.futex_spin_gap), vec![("gap_ns", J::int(s.spin_gap_ns))]),
+                        ),
+                        (
+                            "gap_long",
+                            with(lat_json(&r.futex_sleep_gap), vec![("gap_ns", J::int(s.sleep_gap_ns))]),
+                        ),
+                    ]),
+                ),
+            ]),
+        ),
+        (
+            "workloads",
+            J::obj([
+                (
+                    "batched_append",
+                    with(
+                        rate_json(&r.batched, "records_per_s"),
+                        vec![
+                            ("payload_bytes_per_s_best", J::num(r.batched.best * rec_bytes)),
+                            (
+                                "log_bytes_per_s_best",
+                                J::num(r.batched.best * r.batched_log_bytes as f64 / s.records as f64),
+                            ),
+                            ("appending_thread_page_faults", J::int(r.batched_writer_faults)),
+                            ("ratio_to_memcpy", J::num(r.batched.best / memcpy_rec)),
+                            ("ratio_to_write", J::num(r.batched.best / write_rec)),
+                            ("target_records_per_s", J::num(TARGET_BATCHED)),
+                            ("target_met", J::Bool(r.batched.best >= TARGET_BATCHED)),
+                        ],
+                    ),
+                ),
+                (
+                    "single_append",
+                    with(
+                        rate_json(&r.single, "records_per_s"),
+                        vec![
+                            ("ratio_to_memcpy", J::num(r.single.best / memcpy_rec)),
+                            ("target_records_per_s", J::num(TARGET_SINGLE)),
+                            ("target_met", J::Bool(r.single.best >= TARGET_SINGLE)),
+                        ],
+                    ),
+                ),
+                (
+                    "read_all",
+                    with(
+                        rate_json(&r.read_all, "records_per_s"),
+                        vec![
+                            ("payload_bytes_per_s_best", J::num(r.read_all.best * rec_bytes)),
+                            ("ratio_to_memcpy", J::num(r.read_all.best / memcpy_rec)),
+                            ("ratio_to_sum_values", J::num(r.read_all.best / r.sum_values.best)),
+                            ("target_records_per_s", J::num(TARGET_READ)),
+                            ("target_met", J::Bool(r.read_all.best >= TARGET_READ)),
+                        ],
+                    ),
+                ),
+                (
+                    "read_all_raw_batch_diagnostic",
+                    rate_json(&r.read_all_raw_batch, "records_per_s"),
+                ),
+                (
+                    "read_all_prefetch_diagnostic",
+                    with(
+                        rate_json(&r.read_all_prefetch, "records_per_s"),
+                        vec![("prefetch_ahead_bytes", J::int(PREFETCH_AHEAD as u64))],
+                    ),
+                ),
+                (
+                    "read_all_new_mapping",
+                    with(
+                        rate_json(&r.read_all_new_mapping, "records_per_s"),
+                        vec![(
+                            "ratio_to_memcpy",
+                            J::num(r.read_all_new_mapping.best / memcpy_rec),
+                        )],
+                    ),
+                ),
+                (
+                    "wake_spinning",
+                    with(
+                        wake_json(&r.wake_spin, s.spin_gap_ns, s.spin),
+                        vec![
+                            ("ratio_p50_to_futex", J::num(r.wake_spin.latency.p50 / r.futex_spin_gap.p50)),
+                            ("target_p50_ns", J::num(TARGET_SPIN_P50_NS)),
+                            ("target_p99_ns", J::num(TARGET_SPIN_P99_NS)),
+                            ("target_met", J::Bool(spin_met(r))),
+                        ],
+                    ),
+                ),
+                (
+                    "wake_sleeping",
+                    with(
+                        wake_json(&r.wake_sleep, s.sleep_gap_ns, Duration::ZERO),
+                        vec![
+                            ("ratio_p50_to_futex", J::num(sleep_ratio(r))),
+                            (
+                                "ratio_p99_to_futex",
+                                J::num(r.wake_sleep.latency.p99 / r.futex_sleep_gap.p99),
+                            ),
+                            ("target_ratio", J::num(TARGET_SLEEP_RATIO)),
+                            ("target_met", J::Bool(sleep_ratio(r) <= TARGET_SLEEP_RATIO)),
+                        ],
+                    ),
+                ),
+            ]),
+        ),
+    ])
+}

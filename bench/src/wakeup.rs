@@ -1,0 +1,167 @@
+//! Workload 5: cross-process wake-up latency through oncelog. A child process (this
+//! binary re-executed) appends one record at a time, `gap` apart, each value carrying
+//! the CLOCK_MONOTONIC time taken just before its `append()` call; the parent, blocked
+//! in `Reader::poll(timeout, spin)`, takes the time as soon as the poll returns.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use oncelog::{Record, Store, StoreOptions};
+
+use crate::util::{now_ns, spin_until, Latency, Res, KEY_LEN, VALUE_LEN};
+use crate::workloads::{BenchStore, TOPIC};
+
+/// What one or more wake-up runs measured.
+#[derive(Clone, Debug, Default)]
+pub struct WakeRun {
+    /// Latencies (ns) from the stamp taken before `append()` in the writer to
+    /// `poll()` returning in the reader, warm-up dropped.
+    pub samples: Vec<u64>,
+    /// Durations (ns) of the writer's `append()` calls: an upper bound of how much of
+    /// a latency was spent before the publish, and the writer's cost of a wake-up.
+    pub append_ns: Vec<u64>,
+    /// Futex wake-ups the writer issued (the partition's `wakeups` counter): about one
+    /// per record when the reader sleeps, about none when it catches records spinning.
+    pub wakeups: u64,
+    /// Records received.
+    pub records: usize,
+}
+
+impl WakeRun {
+    /// Adds another run's figures to these.
+    pub fn merge(&mut self, other: WakeRun) {
+        self.samples.extend(other.samples);
+        self.append_ns.extend(other.append_ns);
+        self.wakeups += other.wakeups;
+        self.records += other.records;
+    }
+}
+
+/// The summary of a [`WakeRun`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WakeResult {
+    /// Percentiles of [`WakeRun::samples`].
+    pub latency: Latency,
+    /// Median `append()` duration, ns.
+    pub append_p50_ns: f64,
+    /// 99th percentile `append()` duration, ns.
+    pub append_p99_ns: f64,
+    /// See [`WakeRun::wakeups`].
+    pub wakeups: u64,
+    /// See [`WakeRun::records`].
+    pub records: usize,
+}
+
+impl WakeRun {
+    /// Percentiles.
+    pub fn summary(&self) -> WakeResult {
+        let append = Latency::from_samples(&self.append_ns, 0);
+        WakeResult {
+            latency: Latency::from_samples(&self.samples, 0),
+            append_p50_ns: append.p50,
+            append_p99_ns: append.p99,
+            wakeups: self.wakeups,
+            records: self.records,
+        }
+    }
+}
+
+/// Runs the test on a fresh store: `n` records `gap_ns` apart, the reader spinning
+/// up to `spin` before it sleeps; the first `warmup` samples are dropped.
+pub fn wake_latency(
+    exe: &Path,
+    n: usize,
+    warmup: usize,
+    gap_ns: u64,
+    spin: Duration,
+) -> Res<WakeRun> {
+    let bs = BenchStore::new("wakeup")?;
+    let p = bs.partition();
+    let mut reader = p.reader(0)?;
+    let child = Command::new(exe)
+        .arg("__wake-writer")
+        .arg(bs.path())
+        .arg(n.to_string())
+        .arg(gap_ns.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut samples = Vec::with_capacity(n);
+    let mut failure = None;
+    while samples.len() < n {
+        let batch = match reader.poll(Duration::from_secs(10), spin) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                failure = Some(format!("no record for 10 s after {}", samples.len()));
+                break;
+            }
+            Err(e) => {
+                failure = Some(e.to_string());
+                break;
+            }
+        };
+        let t = now_ns();
+        for rec in batch.records() {
+            let rec = rec?;
+            let v = rec.value.ok_or("record without value")?;
+            let mut stamp = [0u8; 8];
+            stamp.copy_from_slice(&v[..8]);
+            samples.push(t.saturating_sub(u64::from_le_bytes(stamp)));
+        }
+    }
+    if let Some(f) = failure {
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(f.into());
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(format!("wake-up writer failed: {}", out.status).into());
+    }
+    let append_ns = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .skip(warmup)
+        .map(|w| w.parse::<u64>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let records = samples.len();
+    samples.drain(..warmup.min(records));
+    Ok(WakeRun {
+        samples,
+        append_ns,
+        wakeups: p.metrics().wakeups,
+        records,
+    })
+}
+
+/// The child of [`wake_latency`]: `__wake-writer <store> <n> <gap_ns>`. Appends `n`
+/// single-record batches, each `gap_ns` after the previous append returned (busy
+/// wait: the pacing must not depend on the writer's own wake-up), then prints the
+/// duration of every `append()` call in ns.
+pub fn wake_writer_main(args: &[String]) -> Res<()> {
+    let [dir, n, gap] = args else {
+        return Err("usage: __wake-writer <store> <n> <gap_ns>".into());
+    };
+    let n: usize = n.parse()?;
+    let gap: u64 = gap.parse()?;
+    let store = Store::open(dir, StoreOptions::default())?;
+    let p = store.partition(TOPIC, 0)?;
+    let key = [b'w'; KEY_LEN];
+    let mut value = [0u8; VALUE_LEN];
+    let mut took = Vec::with_capacity(n);
+    let mut last = now_ns();
+    for _ in 0..n {
+        spin_until(last + gap);
+        let t0 = now_ns();
+        value[..8].copy_from_slice(&t0.to_le_bytes());
+        p.append(&[Record::keyed(&key, &value)])?;
+        last = now_ns();
+        took.push(last - t0);
+    }
+    let text: Vec<String> = took.iter().map(u64::to_string).collect();
+    println!("{}", text.join(" "));
+    drop(p);
+    drop(store);
+    Ok(())
+}

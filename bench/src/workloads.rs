@@ -1,0 +1,247 @@
+//! oncelog's throughput workloads: batched append, single-record append, read-all.
+
+use std::time::Instant;
+
+use oncelog::{Partition, Record, Store, StoreOptions, TopicConfig};
+
+use crate::util::{sum_bytes, Payload, Res, TempDir};
+
+/// The topic every workload uses.
+pub const TOPIC: &str = "bench";
+
+/// A fresh store in its own temporary directory, with one single-partition topic.
+pub struct BenchStore {
+    // Declared in drop order matters less than the explicit Drop below.
+    partition: Option<Partition>,
+    store: Option<Store>,
+    dir: Option<TempDir>,
+}
+
+impl BenchStore {
+    /// Creates the directory, opens the store (default options) and the topic.
+    pub fn new(tag: &str) -> Res<BenchStore> {
+        let dir = TempDir::new(tag)?;
+        let store = Store::open(dir.path(), StoreOptions::default())?;
+        store.create_topic(TOPIC, 1, TopicConfig::default())?;
+        let partition = store.partition(TOPIC, 0)?;
+        Ok(BenchStore {
+            partition: Some(partition),
+            store: Some(store),
+            dir: Some(dir),
+        })
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> &Partition {
+        self.partition.as_ref().expect("open until dropped")
+    }
+
+    /// The directory of the store.
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.as_ref().expect("open until dropped").path()
+    }
+}
+
+impl Drop for BenchStore {
+    fn drop(&mut self) {
+        // Remove the files first, then close: the last closer's clean shutdown would
+        // otherwise `fdatasync` ~128 MB per repetition and leave writeback running
+        // under the next measurement. Unlinked files' dirty pages are just dropped.
+        self.partition.take();
+        self.dir.take();
+        self.store.take();
+    }
+}
+
+/// What one batched-append repetition measured.
+pub struct Batched {
+    /// Seconds of the append loop.
+    pub secs: f64,
+    /// Bytes of Kafka batches written to the log.
+    pub log_bytes: u64,
+    /// Page faults the appending thread took in the loop (`RUSAGE_THREAD`): pages the
+    /// pre-faulter did not reach first.
+    pub writer_faults: u64,
+    /// The store, kept for reading.
+    pub store: BenchStore,
+}
+
+/// Page faults (minor + major) of the calling thread so far.
+pub fn thread_faults() -> u64 {
+    // SAFETY: all-zero is a valid rusage; getrusage fills it.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) };
+    (u.ru_minflt + u.ru_majflt) as u64
+}
+
+/// Workload 2: appends every record of `payload` in batches of `per_batch`, timed,
+/// on a fresh store. Each batch's `Record`s are built into one reused vector just
+/// before its `append`, as a producer would: the timing includes building them, and
+/// no 64 MB array of prebuilt `Record`s is streamed from memory alongside the payload.
+pub fn batched_append(payload: &Payload, per_batch: usize) -> Res<Batched> {
+    let store = BenchStore::new("batched")?;
+    let p = store.partition();
+    let mut batch: Vec<Record<'_>> = Vec::with_capacity(per_batch);
+    let faults = thread_faults();
+    let t = Instant::now();
+    let mut i = 0;
+    while i < payload.n {
+        let end = (i + per_batch).min(payload.n);
+        batch.clear();
+        batch.extend((i..end).map(|j| Record::keyed(payload.key(j), payload.value(j))));
+        p.append(&batch)?;
+        i = end;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let writer_faults = thread_faults() - faults;
+    check_end(p, payload.n)?;
+    let log_bytes = p.metrics().bytes_appended;
+    Ok(Batched {
+        secs,
+        log_bytes,
+        writer_faults,
+        store,
+    })
+}
+
+/// Workload 3: appends the first `n` records of `payload`, each as its own batch,
+/// timed, on a fresh store.
+pub fn single_append(payload: &Payload, n: usize) -> Res<f64> {
+    let store = BenchStore::new("single")?;
+    let p = store.partition();
+    let n = n.min(payload.n);
+    let t = Instant::now();
+    for j in 0..n {
+        p.append(&[Record::keyed(payload.key(j), payload.value(j))])?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    check_end(p, n)?;
+    Ok(secs)
+}
+
+fn check_end(p: &Partition, n: usize) -> Res<()> {
+    if p.end_offset() != n as i64 {
+        return Err(format!("end offset {} after {n} records", p.end_offset()).into());
+    }
+    Ok(())
+}
+
+/// How [`read_all`] walks the records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadVia {
+    /// `ReadBatch::records()`: the documented API (skips records before the start
+    /// offset, maps decode errors to `oncelog::Error`).
+    Reader,
+    /// `ReadBatch::batch().records()`: the raw batch decoder under that wrapper.
+    /// Diagnostic: the difference is the wrapper's cost.
+    RawBatch,
+    /// As `Reader`, plus a software prefetch of the batch bytes this many bytes ahead
+    /// of the record being read (the bytes are public: `ReadBatch::batch().bytes()`).
+    /// Diagnostic: how much of the time is waiting for memory.
+    ReaderPrefetch(usize),
+}
+
+/// Workload 4: reads every record from offset 0 and sums every value byte; checks
+/// the count and the sum against the payload. Returns seconds.
+pub fn read_all(p: &Partition, payload: &Payload, expected_sum: u64, via: ReadVia) -> Res<f64> {
+    let t = Instant::now();
+    // One function per variant: the documented path compiles as the plain loop a
+    // user writes, whatever the diagnostics look like.
+    let (n, sum) = match via {
+        ReadVia::Reader => read_via_reader(p)?,
+        ReadVia::RawBatch => read_via_raw_batch(p)?,
+        ReadVia::ReaderPrefetch(ahead) => read_via_reader_prefetch(p, ahead)?,
+    };
+    let secs = t.elapsed().as_secs_f64();
+    if n != payload.n || sum != expected_sum {
+        return Err(format!(
+            "read-all found {n} records with value sum {sum}, expected {} and {expected_sum}",
+            payload.n
+        )
+        .into());
+    }
+    Ok(secs)
+}
+
+fn read_via_reader(p: &Partition) -> Res<(usize, u64)> {
+    let mut reader = p.reader(0)?;
+    let mut n = 0usize;
+    let mut sum = 0u64;
+    while let Some(batch) = reader.next_batch()? {
+        for rec in batch.records() {
+            let rec = rec?;
+            if let Some(v) = rec.value {
+                sum = sum_bytes(sum, v);
+            }
+            n += 1;
+        }
+    }
+    Ok((n, sum))
+}
+
+#[inline(never)]
+fn read_via_raw_batch(p: &Partition) -> Res<(usize, u64)> {
+    let mut reader = p.reader(0)?;
+    let mut n = 0usize;
+    let mut sum = 0u64;
+    while let Some(batch) = reader.next_batch()? {
+        for rec in batch.batch().records() {
+            let rec = rec?;
+            if let Some(v) = rec.value {
+                sum = sum_bytes(sum, v);
+            }
+            n += 1;
+        }
+    }
+    Ok((n, sum))
+}
+
+#[inline(never)]
+fn read_via_reader_prefetch(p: &Partition, ahead: usize) -> Res<(usize, u64)> {
+    let mut reader = p.reader(0)?;
+    let mut n = 0usize;
+    let mut sum = 0u64;
+    while let Some(batch) = reader.next_batch()? {
+        let bytes = batch.batch().bytes();
+        let base = bytes.as_ptr() as usize;
+        let mut next = 0usize;
+        for rec in batch.records() {
+            let rec = rec?;
+            if let Some(v) = rec.value {
+                let at = v.as_ptr() as usize - base;
+                while next < (at + ahead).min(bytes.len()) {
+                    prefetch(bytes[next..].as_ptr());
+                    next += 64;
+                }
+                sum = sum_bytes(sum, v);
+            }
+            n += 1;
+        }
+    }
+    Ok((n, sum))
+}
+
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Workload 4 through a second `Store` handle on the same directory: its own, new
+/// mappings, as a consumer in another process has (page-cache hits, but every page
+/// takes a minor fault on first touch). Returns seconds.
+pub fn read_all_new_mapping(bs: &BenchStore, payload: &Payload, expected_sum: u64) -> Res<f64> {
+    let store = Store::open(bs.path(), StoreOptions::default())?;
+    let p = store.partition(TOPIC, 0)?;
+    let secs = read_all(&p, payload, expected_sum, ReadVia::Reader)?;
+    drop(p);
+    // Not the last closer: no shutdown work.
+    drop(store);
+    Ok(secs)
+}

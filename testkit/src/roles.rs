@@ -1,0 +1,332 @@
+//! The roles of the `oncelog-testkit` binary, one per subcommand. Each role talks to
+//! its parent through stdout, one line per event, flushed at once (a line on the
+//! pipe is an acknowledgement the parent may hold the log to):
+//!
+//! | subcommand | lines |
+//! | --- | --- |
+//! | `append` | `ready`, (waits for `--go-file`), then `ack <base> <last> <first seq>` per batch, `done` |
+//! | `read` | `ready`, `rec <offset> <writer> <seq> <digest>` per record, `stop <offset>`, `done <count> <sequence digest>`; or `timeout <next>` (exit 2), `corrupt <offset> <why>` (exit 3) |
+//! | `wait` | `waiting`, then `woke <us>` or `timeout <us>` |
+//! | `fill` | `ready`, `ack ...` per batch, then `err <kind>` (exit 0) |
+//! | `probe` | `probe <base> <open us> <append us> <read us> <repairs>` |
+//!
+//! Every role takes `--store DIR --topic T [--partition P]` and optionally
+//! `--reserve-bytes B` for the store it opens. A failure is one `err <kind> <message>`
+//! line and exit status 1.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use oncelog::{Partition, Record, Store, StoreOptions};
+
+use crate::args::Args;
+use crate::payload::{self, Kind};
+use crate::rng::XorShift;
+
+/// Exit status of a follower that ran out of time.
+pub const EXIT_TIMEOUT: i32 = 2;
+/// Exit status of a follower that read a bad record.
+pub const EXIT_CORRUPT: i32 = 3;
+
+/// Why a role stopped early: the line to print and the exit status.
+pub struct Failure {
+    /// The line (without newline).
+    pub line: String,
+    /// The exit status.
+    pub code: i32,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            line: format!("err usage {message}"),
+            code: 1,
+        }
+    }
+}
+
+impl From<oncelog::Error> for Failure {
+    fn from(e: oncelog::Error) -> Failure {
+        Failure {
+            line: format!("err {} {}", e.kind(), e.message()),
+            code: 1,
+        }
+    }
+}
+
+type RoleResult = Result<(), Failure>;
+
+/// Writes one line to stdout and flushes it; exits quietly if the parent is gone.
+pub fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+        std::process::exit(1);
+    }
+}
+
+/// Runs the role named `name`.
+pub fn run(name: &str, args: &Args) -> RoleResult {
+    match name {
+        "append" => append(args),
+        "read" => read(args),
+        "wait" => wait(args),
+        "fill" => fill(args),
+        "probe" => probe(args),
+        _ => Err(format!("unknown subcommand {name:?}").into()),
+    }
+}
+
+fn open(args: &Args) -> Result<Partition, Failure> {
+    let mut options = StoreOptions::default();
+    if let Some(bytes) = args.opt("reserve-bytes")? {
+        options.reserve_bytes = bytes;
+    }
+    let store = Store::open(args.str("store")?, options)?;
+    Ok(store.partition(args.str("topic")?, args.get_or("partition", 0)?)?)
+}
+
+/// Value sizes: `--value-size S` bytes plus `0..=spread` more, varied per record so
+/// batches do not all line up (`--value-spread`, default `S / 2`).
+#[derive(Clone, Copy)]
+struct Sizes {
+    size: usize,
+    spread: u64,
+}
+
+impl Sizes {
+    fn from_args(args: &Args, default: usize) -> Result<Sizes, Failure> {
+        let size: usize = args.get_or("value-size", default)?;
+        Ok(Sizes {
+            size,
+            spread: args.get_or("value-spread", size as u64 / 2)?,
+        })
+    }
+}
+
+/// Records `first..first + n` of `writer`.
+fn make_batch(writer: u32, first: u64, n: u64, sizes: Sizes) -> Vec<(Vec<u8>, Vec<u8>)> {
+    (first..first + n)
+        .map(|seq| {
+            let extra = XorShift::new(seq ^ u64::from(writer)).range(0, sizes.spread);
+            (
+                payload::key(writer, seq),
+                payload::value(writer, seq, sizes.size + extra as usize),
+            )
+        })
+        .collect()
+}
+
+fn as_records(batch: &[(Vec<u8>, Vec<u8>)]) -> Vec<Record<'_>> {
+    batch.iter().map(|(k, v)| Record::keyed(k, v)).collect()
+}
+
+/// `append --count N --id W [--batch K] [--value-size S] [--value-spread X]
+/// [--first-seq Q] [--go-file F]`: appends records `Q..Q+N` of writer `W` in batches of `K`,
+/// acknowledging each; with `--go-file`, starts only once `F` exists (a start line
+/// for several appenders).
+fn append(args: &Args) -> RoleResult {
+    let part = open(args)?;
+    let writer: u32 = args.get("id")?;
+    let count: u64 = args.get("count")?;
+    let batch: u64 = args.get_or("batch", 1u64)?.max(1);
+    let sizes = Sizes::from_args(args, 64)?;
+    let first: u64 = args.get_or("first-seq", 0)?;
+    let go: Option<String> = args.opt("go-file")?;
+    say("ready");
+    if let Some(go) = go {
+        while !std::path::Path::new(&go).exists() {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+    let mut seq = first;
+    while seq < first + count {
+        let n = batch.min(first + count - seq);
+        let records = make_batch(writer, seq, n, sizes);
+        let info = part.append(&as_records(&records))?;
+        if info.last_offset - info.base_offset + 1 != n as i64 {
+            return Err(Failure {
+                line: format!(
+                    "err offsets batch of {n} got offsets {}..={}",
+                    info.base_offset, info.last_offset
+                ),
+                code: 1,
+            });
+        }
+        say(&format!(
+            "ack {} {} {seq}",
+            info.base_offset, info.last_offset
+        ));
+        seq += n;
+    }
+    say("done");
+    Ok(())
+}
+
+/// `read [--from O] [--until N] [--timeout-ms T]`: follows the partition from `O`
+/// with `Reader::poll` until offset `N` (or the stop sentinel), checking every
+/// batch's CRC and every record's self-check.
+fn read(args: &Args) -> RoleResult {
+    let part = open(args)?;
+    let from: i64 = args.get_or("from", 0)?;
+    let until: i64 = args.get_or("until", i64::MAX)?;
+    let deadline = Instant::now() + Duration::from_millis(args.get_or("timeout-ms", 30_000)?);
+    let mut reader = part.reader(from)?.verify_crc(true);
+    say("ready");
+    let corrupt = |offset: i64, why: String| Failure {
+        line: format!("corrupt {offset} {why}"),
+        code: EXIT_CORRUPT,
+    };
+    let (mut next, mut count, mut fold) = (from, 0u64, payload::FOLD_START);
+    while next < until {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Failure {
+                line: format!("timeout {next}"),
+                code: EXIT_TIMEOUT,
+            });
+        }
+        let batch = match reader.poll(left.min(Duration::from_millis(200)), Duration::ZERO) {
+            Ok(Some(batch)) => batch,
+            Ok(None) => continue,
+            Err(e) => return Err(corrupt(next, format!("{}: {}", e.kind(), e.message()))),
+        };
+        for record in batch.records() {
+            let record = record.map_err(|e| corrupt(next, e.message().to_string()))?;
+            if record.offset != next {
+                return Err(corrupt(next, format!("got offset {}", record.offset)));
+            }
+            let digest = payload::digest(record.key, record.value);
+            match payload::classify(record.key, record.value) {
+                Ok(Kind::Data { writer, seq }) => {
+                    say(&format!("rec {next} {writer} {seq} {digest}"));
+                }
+                Ok(Kind::Stop) => {
+                    say(&format!("stop {next}"));
+                    say(&format!("done {} {fold:016x}", count));
+                    return Ok(());
+                }
+                Err(why) => return Err(corrupt(next, why)),
+            }
+            fold = payload::fold(fold, next, &digest);
+            count += 1;
+            next += 1;
+        }
+    }
+    say(&format!("done {count} {fold:016x}"));
+    Ok(())
+}
+
+/// `wait --offset O --timeout-ms T`: blocks in `Partition::wait_for`.
+fn wait(args: &Args) -> RoleResult {
+    let part = open(args)?;
+    let offset: i64 = args.get("offset")?;
+    let timeout = Duration::from_millis(args.get("timeout-ms")?);
+    say("waiting");
+    let start = Instant::now();
+    let arrived = part.wait_for(offset, timeout)?;
+    let us = start.elapsed().as_micros();
+    say(&format!(
+        "{} {us}",
+        if arrived { "woke" } else { "timeout" }
+    ));
+    Ok(())
+}
+
+/// `fill --fsize-limit BYTES --id W [--batch K] [--value-size S] [--value-spread X]
+/// [--max-count N]`:
+/// under `RLIMIT_FSIZE` with `SIGXFSZ` ignored, appends until an append fails, and
+/// reports the error kind. Exits 0 after the failure it was started to hit.
+fn fill(args: &Args) -> RoleResult {
+    let limit: u64 = args.get("fsize-limit")?;
+    limit_file_size(limit).map_err(|e| format!("setrlimit: {e}"))?;
+    let part = open(args)?;
+    let writer: u32 = args.get("id")?;
+    let batch: u64 = args.get_or("batch", 1u64)?.max(1);
+    let sizes = Sizes::from_args(args, 1000)?;
+    let max: u64 = args.get_or("max-count", 1_000_000)?;
+    say("ready");
+    let mut seq = 0;
+    while seq < max {
+        let records = make_batch(writer, seq, batch, sizes);
+        match part.append(&as_records(&records)) {
+            Ok(info) => say(&format!(
+                "ack {} {} {seq}",
+                info.base_offset, info.last_offset
+            )),
+            Err(e) => {
+                eprintln!("append failed: {e}");
+                say(&format!("err {}", e.kind()));
+                return Ok(());
+            }
+        }
+        seq += batch;
+    }
+    say("done");
+    Ok(())
+}
+
+fn limit_file_size(bytes: u64) -> std::io::Result<()> {
+    // SAFETY: plain libc calls with valid arguments.
+    unsafe {
+        if libc::signal(libc::SIGXFSZ, libc::SIG_IGN) == libc::SIG_ERR {
+            return Err(std::io::Error::last_os_error());
+        }
+        let lim = libc::rlimit {
+            rlim_cur: bytes as libc::rlim_t,
+            rlim_max: bytes as libc::rlim_t,
+        };
+        if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// `probe --id W --seq Q [--stop]`: opens the store, appends one record (or the stop
+/// sentinel), reads it back, and reports how long each step took.
+fn probe(args: &Args) -> RoleResult {
+    let start = Instant::now();
+    let part = open(args)?;
+    let opened = start.elapsed();
+    let (key, value) = if args.flag("stop") {
+        (payload::STOP.to_vec(), payload::STOP.to_vec())
+    } else {
+        let writer: u32 = args.get("id")?;
+        let seq: u64 = args.get("seq")?;
+        (payload::key(writer, seq), payload::value(writer, seq, 48))
+    };
+    let info = part.append(&[Record::keyed(&key, &value)])?;
+    let appended = start.elapsed();
+    let mut reader = part.reader(info.base_offset)?.verify_crc(true);
+    let batch = reader.next_batch()?.ok_or_else(|| {
+        format!(
+            "record at {} is not readable after its append",
+            info.base_offset
+        )
+    })?;
+    let record = batch
+        .records()
+        .next()
+        .ok_or_else(|| "empty batch".to_string())?
+        .map_err(Failure::from)?;
+    if record.offset != info.base_offset
+        || record.key != Some(&key[..])
+        || record.value != Some(&value[..])
+    {
+        return Err(format!(
+            "read back offset {} with other bytes than appended at {}",
+            record.offset, info.base_offset
+        )
+        .into());
+    }
+    let read = start.elapsed();
+    say(&format!(
+        "probe {} {} {} {} {}",
+        info.base_offset,
+        opened.as_micros(),
+        (appended - opened).as_micros(),
+        (read - appended).as_micros(),
+        part.metrics().repairs
+    ));
+    Ok(())
+}
