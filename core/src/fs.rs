@@ -28,10 +28,33 @@ pub fn reserve(file: &File, path: &Path, offset: u64, len: u64) -> Result<()> {
             return Ok(());
         }
         let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(Error::io("reserve blocks in", path, err));
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            // File systems without fallocate: allocate by writing zeros instead.
+            Some(libc::EOPNOTSUPP) => return reserve_by_writing(file, path, offset, len),
+            _ => return Err(Error::io("reserve blocks in", path, err)),
         }
     }
+}
+
+/// Writes zeros over the part of `[offset, offset + len)` past the end of the file
+/// (bytes inside it are data and stay as they are).
+fn reserve_by_writing(file: &File, path: &Path, offset: u64, len: u64) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let size = file
+        .metadata()
+        .map_err(|e| Error::io("stat", path, e))?
+        .len();
+    let end = offset + len;
+    let mut at = offset.max(size);
+    let zeros = [0u8; 64 * 1024];
+    while at < end {
+        let n = (end - at).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], at)
+            .map_err(|e| Error::io("reserve blocks in", path, e))?;
+        at += n as u64;
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file, `fsync`, `rename`, then an
