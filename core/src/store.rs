@@ -375,18 +375,8 @@ fn params<'a>(
     RecoveryParams {
         dir,
         config,
-        index_len: index_file_len(
-            IndexKind::Offset,
-            config.segment_bytes,
-            config.index_interval_bytes,
-            config.segment_index_bytes,
-        ),
-        time_len: index_file_len(
-            IndexKind::Time,
-            config.segment_bytes,
-            config.index_interval_bytes,
-            config.segment_index_bytes,
-        ),
+        index_len: index_file_len(IndexKind::Offset, config),
+        time_len: index_file_len(IndexKind::Time, config),
         reserve_bytes: options.reserve_bytes,
     }
 }

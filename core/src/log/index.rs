@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::MmapRaw;
 
+use crate::config::TopicConfig;
 use crate::error::{Error, Result};
 
 /// Which of the two index formats.
@@ -217,11 +218,12 @@ impl IndexMap {
     }
 }
 
-/// Bytes to reserve for one index file of a segment of `segment_bytes`: enough for
-/// one entry per `interval` bytes plus one, capped by `segment.index.bytes`.
-pub fn index_file_len(kind: IndexKind, segment_bytes: u64, interval: u32, cap: u32) -> u64 {
-    let entries = segment_bytes / u64::from(interval.max(1)) + 2;
-    let len = entries * kind.entry_len() as u64;
-    let cap = u64::from(cap) / kind.entry_len() as u64 * kind.entry_len() as u64;
-    len.min(cap.max(kind.entry_len() as u64 * 2))
+/// Bytes to reserve for one index file of `kind` of an active segment: enough for
+/// one entry per `index.interval.bytes` of `segment.bytes` plus two, capped by
+/// `segment.index.bytes`.
+pub fn index_file_len(kind: IndexKind, config: &TopicConfig) -> u64 {
+    let entry = kind.entry_len() as u64;
+    let entries = config.segment_bytes / u64::from(config.index_interval_bytes.max(1)) + 2;
+    let cap = u64::from(config.segment_index_bytes) / entry * entry;
+    (entries * entry).min(cap.max(entry * 2))
 }

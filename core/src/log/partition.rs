@@ -182,22 +182,12 @@ impl PartitionLog {
 
     /// Bytes reserved for one `.index` file.
     pub fn index_file_len(&self) -> u64 {
-        index::index_file_len(
-            IndexKind::Offset,
-            self.config.segment_bytes,
-            self.config.index_interval_bytes,
-            self.config.segment_index_bytes,
-        )
+        index::index_file_len(IndexKind::Offset, &self.config)
     }
 
     /// Bytes reserved for one `.timeindex` file.
     pub fn time_file_len(&self) -> u64 {
-        index::index_file_len(
-            IndexKind::Time,
-            self.config.segment_bytes,
-            self.config.index_interval_bytes,
-            self.config.segment_index_bytes,
-        )
+        index::index_file_len(IndexKind::Time, &self.config)
     }
 
     /// The current segment list, rebuilt when the segment generation moved.
