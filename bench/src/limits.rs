@@ -224,8 +224,16 @@ fn futex_wake(word: &AtomicU32) {
 /// process asleep in FUTEX_WAIT on a word of that mapping; the child records how long
 /// the wake-up took. Wake-ups are `gap_ns` apart, counted from the moment the child
 /// announced it was going to sleep. `n` wake-ups; returns the latencies (ns) after
-/// dropping the first `warmup`.
-pub fn futex_wakeup(exe: &Path, n: usize, warmup: usize, gap_ns: u64) -> Res<Vec<u64>> {
+/// dropping the first `warmup`. With `spin`, the child busy-polls the word instead
+/// of sleeping (the FUTEX_WAKE is still issued, and finds nobody): the raw
+/// cross-process cache-line hand-off that a spinning reader can at best achieve.
+pub fn futex_wakeup(
+    exe: &Path,
+    n: usize,
+    warmup: usize,
+    gap_ns: u64,
+    spin: bool,
+) -> Res<Vec<u64>> {
     let dir = TempDir::new("futex")?;
     let path = dir.path().join("futex.shm");
     let shared = Shared::open(&path, n, true)?;
@@ -233,6 +241,7 @@ pub fn futex_wakeup(exe: &Path, n: usize, warmup: usize, gap_ns: u64) -> Res<Vec
         .arg("__futex-waiter")
         .arg(&path)
         .arg(n.to_string())
+        .arg(if spin { "spin" } else { "sleep" })
         .stdin(Stdio::null())
         .spawn()?;
     let word = shared.u32_at(FUTEX_WORD);
@@ -263,12 +272,17 @@ pub fn futex_wakeup(exe: &Path, n: usize, warmup: usize, gap_ns: u64) -> Res<Vec
         .collect())
 }
 
-/// The child of [`futex_wakeup`]: `__futex-waiter <path> <n>`.
+/// The child of [`futex_wakeup`]: `__futex-waiter <path> <n> <sleep|spin>`.
 pub fn futex_waiter_main(args: &[String]) -> Res<()> {
-    let [path, n] = args else {
-        return Err("usage: __futex-waiter <path> <n>".into());
+    let [path, n, mode] = args else {
+        return Err("usage: __futex-waiter <path> <n> <sleep|spin>".into());
     };
     let n: usize = n.parse()?;
+    let spin = match mode.as_str() {
+        "spin" => true,
+        "sleep" => false,
+        other => return Err(format!("unknown mode {other:?}").into()),
+    };
     let shared = Shared::open(Path::new(path), n, false)?;
     let word = shared.u32_at(FUTEX_WORD);
     let ready = shared.u32_at(READY_WORD);
@@ -280,7 +294,11 @@ pub fn futex_waiter_main(args: &[String]) -> Res<()> {
             if v >= i {
                 break;
             }
-            futex_wait(word, v);
+            if spin {
+                std::hint::spin_loop();
+            } else {
+                futex_wait(word, v);
+            }
         }
         let t = now_ns();
         let lat = t.saturating_sub(stamp.load(Ordering::Acquire));

@@ -59,9 +59,9 @@ impl Sizes {
             reps: 5,
             write_chunk: 1 << 20,
             futex_wakeups: 3_000,
-            spin_samples: 5_000,
+            spin_samples: 8_000,
             sleep_samples: 4_000,
-            rounds: 4,
+            rounds: 5,
             warmup: 50,
             spin_gap_ns: 50_000,
             sleep_gap_ns: 1_000_000,
@@ -86,6 +86,10 @@ impl Sizes {
 
 /// Every figure of one run.
 struct Results {
+    /// CPU used by other work on the machine during the throughput sections, cores.
+    foreign_throughput: f64,
+    /// The same during the wake-up sections.
+    foreign_latency: f64,
     memcpy_faulted: Rate,
     memcpy_fallocated: Rate,
     memcpy_sparse: Rate,
@@ -93,6 +97,7 @@ struct Results {
     sum_values: Rate,
     futex_spin_gap: Latency,
     futex_sleep_gap: Latency,
+    raw_spin: Latency,
     batched: Rate,
     batched_log_bytes: u64,
     batched_writer_faults: u64,
@@ -166,6 +171,7 @@ fn measure(s: &Sizes) -> Res<Results> {
     let bytes = payload.bytes.len() as f64;
     let n = s.records as f64;
 
+    let throughput_meter = util::CpuMeter::start();
     progress("limits: memcpy, write(), futex");
     let memcpy_faulted = Rate::from_runs(bytes, &limits::memcpy(&payload, s.reps, MapPrep::Faulted)?);
     let memcpy_fallocated =
@@ -175,7 +181,7 @@ fn measure(s: &Sizes) -> Res<Results> {
     let write = Rate::from_runs(bytes, &limits::write(&payload, s.reps, s.write_chunk)?);
     let sum_values = Rate::from_runs(n, &limits::sum_values(&payload, s.reps)?);
     let futex_spin_gap = Latency::from_samples(
-        &limits::futex_wakeup(&exe, s.futex_wakeups, s.warmup, s.spin_gap_ns)?,
+        &limits::futex_wakeup(&exe, s.futex_wakeups, s.warmup, s.spin_gap_ns, false)?,
         0,
     );
 
@@ -219,31 +225,32 @@ fn measure(s: &Sizes) -> Res<Results> {
     let secs = util::repeat(s.reps, || workloads::single_append(&payload, single_n))?;
     let single = Rate::from_runs(single_n as f64, &secs);
 
-    progress("wake-up latency, spinning reader");
-    let wake_spin =
-        wakeup::wake_latency(&exe, s.spin_samples, s.warmup, s.spin_gap_ns, s.spin)?.summary();
-
-    // The sleeping reader is compared with the raw futex wake-up at the same gap. Both
-    // depend on how fast the hypervisor wakes an idle vCPU, which drifts over seconds:
-    // the two are measured in alternating rounds and pooled, so that drift hits both.
+    // Each oncelog wake-up variant is compared with its raw counterpart. Both depend
+    // on the hypervisor (how fast it wakes an idle vCPU, whether it preempts a busy
+    // one), which drifts over seconds: the two are measured in alternating rounds and
+    // pooled, so that the drift hits both alike.
+    let foreign_throughput = throughput_meter.foreign_cores();
+    let latency_meter = util::CpuMeter::start();
+    progress("wake-up latency, spinning reader vs raw spin (alternating rounds)");
+    let (raw_spin, wake_spin) = alternate(s, "spin", s.spin_samples, |n| {
+        Ok((
+            limits::futex_wakeup(&exe, n, s.warmup, s.spin_gap_ns, true)?,
+            wakeup::wake_latency(&exe, n, s.warmup, s.spin_gap_ns, s.spin)?,
+        ))
+    })?;
     progress("wake-up latency, sleeping reader vs raw futex (alternating rounds)");
-    let mut raw = Vec::new();
-    let mut sleep = WakeRun::default();
-    let per_round = s.sleep_samples.div_ceil(s.rounds);
-    for _ in 0..s.rounds {
-        raw.extend(limits::futex_wakeup(&exe, per_round, s.warmup, s.sleep_gap_ns)?);
-        sleep.merge(wakeup::wake_latency(
-            &exe,
-            per_round,
-            s.warmup,
-            s.sleep_gap_ns,
-            Duration::ZERO,
-        )?);
-    }
-    let futex_sleep_gap = Latency::from_samples(&raw, 0);
-    let wake_sleep = sleep.summary();
+    let (futex_sleep_gap, wake_sleep) =
+        alternate(s, "sleep", s.sleep_samples, |n| {
+            Ok((
+                limits::futex_wakeup(&exe, n, s.warmup, s.sleep_gap_ns, false)?,
+                wakeup::wake_latency(&exe, n, s.warmup, s.sleep_gap_ns, Duration::ZERO)?,
+            ))
+        })?;
 
+    let foreign_latency = latency_meter.foreign_cores();
     Ok(Results {
+        foreign_throughput,
+        foreign_latency,
         memcpy_faulted,
         memcpy_fallocated,
         memcpy_sparse,
@@ -251,6 +258,7 @@ fn measure(s: &Sizes) -> Res<Results> {
         sum_values,
         futex_spin_gap,
         futex_sleep_gap,
+        raw_spin,
         batched,
         batched_log_bytes,
         batched_writer_faults,
@@ -264,7 +272,39 @@ fn measure(s: &Sizes) -> Res<Results> {
     })
 }
 
+/// Runs `round` (a raw measurement, then the oncelog one) `s.rounds` times with
+/// `samples / rounds` wake-ups each and returns, for both, the median across rounds
+/// of each percentile. Both depend on the hypervisor (how fast it wakes an idle vCPU,
+/// whether it preempts a busy one), which drifts over seconds and is disturbed by any
+/// other work on the machine: alternating puts the two under the same conditions,
+/// and the median keeps one disturbed round from moving a figure.
+fn alternate(
+    s: &Sizes,
+    name: &str,
+    samples: usize,
+    mut round: impl FnMut(usize) -> Res<(Vec<u64>, WakeRun)>,
+) -> Res<(Latency, WakeResult)> {
+    let per_round = samples.div_ceil(s.rounds);
+    let mut raw_rounds = Vec::new();
+    let mut oncelog_rounds = Vec::new();
+    let mut pooled = WakeRun::default();
+    for i in 0..s.rounds {
+        let (raw, run) = round(per_round)?;
+        util::dump(&format!("{name}-raw-{i}"), &raw);
+        util::dump(&format!("{name}-oncelog-{i}"), &run.samples);
+        raw_rounds.push(Latency::from_samples(&raw, 0));
+        oncelog_rounds.push(Latency::from_samples(&run.samples, 0));
+        pooled.merge(run);
+    }
+    let mut result = pooled.summary();
+    result.latency = Latency::median_of(&oncelog_rounds);
+    Ok((Latency::median_of(&raw_rounds), result))
+}
+
 // --- targets ------------------------------------------------------------------------
+
+/// Other work (in cores) above which a run is flagged as disturbed.
+const FOREIGN_OK: f64 = 0.05;
 
 const TARGET_BATCHED: f64 = 15e6;
 const TARGET_READ: f64 = 25e6;
@@ -377,6 +417,17 @@ fn print_table(m: &Machine, s: &Sizes, quick: bool, r: &Results) {
         s.single_records,
         s.reps
     );
+    let disturbed = r.foreign_throughput > FOREIGN_OK || r.foreign_latency > FOREIGN_OK;
+    println!(
+        "other work on the machine meanwhile: {:.2} cores during the throughput part, {:.2} during the wake-ups{}",
+        r.foreign_throughput,
+        r.foreign_latency,
+        if disturbed {
+            "  <-- DISTURBED: figures are not representative"
+        } else {
+            ""
+        }
+    );
     println!();
     println!("Physical limits");
     let rate_row = |name: &str, x: &Rate| {
@@ -405,6 +456,14 @@ fn print_table(m: &Machine, s: &Sizes, quick: bool, r: &Results) {
         "  {:<52} {}",
         format!("(c)  futex wake-up, other process, gap {} µs", s.spin_gap_ns / 1000),
         lat(&r.futex_spin_gap)
+    );
+    println!(
+        "  {:<52} {}",
+        format!(
+            "(s)  spin hand-off, other process, gap {} µs (*)",
+            s.spin_gap_ns / 1000
+        ),
+        lat(&r.raw_spin)
     );
     println!(
         "  {:<52} {}",
@@ -489,19 +548,25 @@ fn print_table(m: &Machine, s: &Sizes, quick: bool, r: &Results) {
     println!(
         "  {:<52} {}",
         format!(
-            "5 wake-up, reader spins {} µs, gap {} µs",
+            "5 wake-up, reader spins {} µs, gap {} µs (*)",
             s.spin.as_micros(),
             s.spin_gap_ns / 1000
         ),
         lat(&w.latency)
     );
     println!(
-        "  {:<52} append() p50 {} µs p99 {} µs; {} futex wakes for {} records; target p50 <= 1 µs, p99 <= 10 µs: {}",
+        "  {:<52} append() p50 {} µs p99 {} µs; {} futex wakes for {} records",
         "",
         us(w.append_p50_ns),
         us(w.append_p99_ns),
         w.wakeups,
         w.records,
+    );
+    println!(
+        "  {:<52} {:.2}x (s) at p50, {:.2}x at p99; target p50 <= 1 µs, p99 <= 10 µs: {}",
+        "",
+        w.latency.p50 / r.raw_spin.p50,
+        w.latency.p99 / r.raw_spin.p99,
         verdict(spin_met(r))
     );
     let w = &r.wake_sleep;
@@ -530,7 +595,7 @@ fn print_table(m: &Machine, s: &Sizes, quick: bool, r: &Results) {
     );
     println!();
     println!(
-        "(*) measured in {} alternating rounds (raw futex, then oncelog, each on fresh files and a fresh child), pooled",
+        "(*) {} alternating rounds (raw, then oncelog, each on fresh files with a fresh child process); each percentile is the median across rounds, max the largest",
         s.rounds
     );
     println!("latencies: from CLOCK_MONOTONIC taken just before append() (or the raw FUTEX_WAKE) to the reader holding the record");
@@ -584,6 +649,12 @@ fn to_json(m: &Machine, s: &Sizes, quick: bool, r: &Results) -> J {
                 ("temp_dir", J::str(&m.tmp)),
                 ("loadavg_before", J::str(&m.load_before)),
                 ("loadavg_after", J::str(&m.load_after)),
+                ("other_work_cores_throughput", J::num(r.foreign_throughput)),
+                ("other_work_cores_wakeups", J::num(r.foreign_latency)),
+                (
+                    "disturbed",
+                    J::Bool(r.foreign_throughput > FOREIGN_OK || r.foreign_latency > FOREIGN_OK),
+                ),
             ]),
         ),
         ("quick", J::Bool(quick)),
@@ -619,6 +690,10 @@ fn to_json(m: &Machine, s: &Sizes, quick: bool, r: &Results) -> J {
                         (
                             "gap_short",
                             with(lat_json(&r.futex_spin_gap), vec![("gap_ns", J::int(s.spin_gap_ns))]),
+                        ),
+                        (
+                            "spin_handoff",
+                            with(lat_json(&r.raw_spin), vec![("gap_ns", J::int(s.spin_gap_ns))]),
                         ),
                         (
                             "gap_long",
@@ -699,7 +774,8 @@ fn to_json(m: &Machine, s: &Sizes, quick: bool, r: &Results) -> J {
                     with(
                         wake_json(&r.wake_spin, s.spin_gap_ns, s.spin),
                         vec![
-                            ("ratio_p50_to_futex", J::num(r.wake_spin.latency.p50 / r.futex_spin_gap.p50)),
+                            ("ratio_p50_to_spin_handoff", J::num(r.wake_spin.latency.p50 / r.raw_spin.p50)),
+                            ("ratio_p99_to_spin_handoff", J::num(r.wake_spin.latency.p99 / r.raw_spin.p99)),
                             ("target_p50_ns", J::num(TARGET_SPIN_P50_NS)),
                             ("target_p99_ns", J::num(TARGET_SPIN_P99_NS)),
                             ("target_met", J::Bool(spin_met(r))),

@@ -188,6 +188,107 @@ impl Latency {
     }
 }
 
+impl Latency {
+    /// The median, across repetitions, of each percentile (the largest `max`; `n`
+    /// summed): one noisy repetition moves no figure.
+    pub fn median_of(rounds: &[Latency]) -> Latency {
+        let med = |f: fn(&Latency) -> f64| {
+            let mut v: Vec<f64> = rounds.iter().map(f).collect();
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            v.get(v.len() / 2).copied().unwrap_or(0.0)
+        };
+        Latency {
+            n: rounds.iter().map(|l| l.n).sum(),
+            p50: med(|l| l.p50),
+            p99: med(|l| l.p99),
+            p999: med(|l| l.p999),
+            max: rounds.iter().map(|l| l.max).fold(0.0, f64::max),
+        }
+    }
+}
+
+/// With `ONCELOG_BENCH_DUMP=<dir>` set, writes `samples` (one per line) to
+/// `<dir>/<name>.txt`, for a closer look at a distribution.
+pub fn dump(name: &str, samples: &[u64]) {
+    let Some(dir) = std::env::var_os("ONCELOG_BENCH_DUMP") else {
+        return;
+    };
+    let text: String = samples.iter().map(|s| format!("{s}\n")).collect();
+    let path = Path::new(&dir).join(format!("{name}.txt"));
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!("oncelog-bench: cannot write {}: {e}", path.display());
+    }
+}
+
+/// Measures how much CPU the rest of the machine used while a section ran: all busy
+/// time in `/proc/stat` minus this process's and its waited-for children's. The
+/// bench shares a small machine; other work skews every figure, most of all the
+/// wake-up latencies, so the report says how much there was.
+pub struct CpuMeter {
+    busy: f64,
+    ours: f64,
+    wall: std::time::Instant,
+}
+
+impl CpuMeter {
+    /// Starts measuring.
+    pub fn start() -> CpuMeter {
+        CpuMeter {
+            busy: machine_busy_secs(),
+            ours: our_cpu_secs(),
+            wall: std::time::Instant::now(),
+        }
+    }
+
+    /// CPU used by everything else since `start`, in cores (1.0 = one core busy the
+    /// whole time).
+    pub fn foreign_cores(&self) -> f64 {
+        let wall = self.wall.elapsed().as_secs_f64();
+        let busy = machine_busy_secs() - self.busy;
+        let ours = our_cpu_secs() - self.ours;
+        if wall <= 0.0 {
+            return 0.0;
+        }
+        ((busy - ours) / wall).max(0.0)
+    }
+}
+
+/// Busy seconds of all CPUs since boot (user, nice, system, irq, softirq, steal).
+fn machine_busy_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
+    let Some(line) = stat.lines().next() else {
+        return 0.0;
+    };
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if f.len() < 8 {
+        return 0.0;
+    }
+    // user nice system idle iowait irq softirq steal
+    let ticks = f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks as f64 / hz
+}
+
+/// CPU seconds of this process and of its children that were waited for.
+fn our_cpu_secs() -> f64 {
+    let get = |who| {
+        // SAFETY: all-zero is a valid rusage; getrusage fills it.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: valid out-pointer.
+        unsafe { libc::getrusage(who, &mut u) };
+        let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+        t(u.ru_utime) + t(u.ru_stime)
+    };
+    get(libc::RUSAGE_SELF) + get(libc::RUSAGE_CHILDREN)
+}
+
 /// Runs `f` `reps` times and returns the seconds each run reported.
 pub fn repeat(reps: usize, mut f: impl FnMut() -> Res<f64>) -> Res<Vec<f64>> {
     (0..reps).map(|_| f()).collect()

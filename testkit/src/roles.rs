@@ -9,9 +9,11 @@
 //! | `wait` | `waiting`, then `woke <us>` or `timeout <us>` |
 //! | `fill` | `ready`, `ack ...` per batch, then `err <kind>` (exit 0) |
 //! | `probe` | `probe <base> <open us> <append us> <read us> <repairs>` |
+//! | `fork-hold` | `forked <child pid>`, then `closed` |
 //!
 //! Every role takes `--store DIR --topic T [--partition P]` and optionally
-//! `--reserve-bytes B` for the store it opens. A failure is one `err <kind> <message>`
+//! `--reserve-bytes B` for the store it opens and `--nofile-limit N` (its
+//! `RLIMIT_NOFILE`, set before opening). A failure is one `err <kind> <message>`
 //! line and exit status 1.
 
 use std::io::Write;
@@ -72,11 +74,15 @@ pub fn run(name: &str, args: &Args) -> RoleResult {
         "wait" => wait(args),
         "fill" => fill(args),
         "probe" => probe(args),
+        "fork-hold" => fork_hold(args),
         _ => Err(format!("unknown subcommand {name:?}").into()),
     }
 }
 
 fn open(args: &Args) -> Result<Partition, Failure> {
+    if let Some(n) = args.opt::<u64>("nofile-limit")? {
+        limit(libc::RLIMIT_NOFILE, n).map_err(|e| format!("setrlimit NOFILE: {e}"))?;
+    }
     let mut options = StoreOptions::default();
     if let Some(bytes) = args.opt("reserve-bytes")? {
         options.reserve_bytes = bytes;
@@ -202,7 +208,7 @@ fn read(args: &Args) -> RoleResult {
                 }
                 Ok(Kind::Stop) => {
                     say(&format!("stop {next}"));
-                    say(&format!("done {} {fold:016x}", count));
+                    say(&format!("done {count} {fold:016x}"));
                     return Ok(());
                 }
                 Err(why) => return Err(corrupt(next, why)),
@@ -237,8 +243,13 @@ fn wait(args: &Args) -> RoleResult {
 /// under `RLIMIT_FSIZE` with `SIGXFSZ` ignored, appends until an append fails, and
 /// reports the error kind. Exits 0 after the failure it was started to hit.
 fn fill(args: &Args) -> RoleResult {
-    let limit: u64 = args.get("fsize-limit")?;
-    limit_file_size(limit).map_err(|e| format!("setrlimit: {e}"))?;
+    let bytes: u64 = args.get("fsize-limit")?;
+    // SAFETY: plain libc call; a size limit then fails writes with EFBIG instead of
+    // killing the process.
+    if unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) } == libc::SIG_ERR {
+        return Err(format!("signal: {}", std::io::Error::last_os_error()).into());
+    }
+    limit(libc::RLIMIT_FSIZE, bytes).map_err(|e| format!("setrlimit FSIZE: {e}"))?;
     let part = open(args)?;
     let writer: u32 = args.get("id")?;
     let batch: u64 = args.get_or("batch", 1u64)?.max(1);
@@ -265,19 +276,20 @@ fn fill(args: &Args) -> RoleResult {
     Ok(())
 }
 
-fn limit_file_size(bytes: u64) -> std::io::Result<()> {
-    // SAFETY: plain libc calls with valid arguments.
-    unsafe {
-        if libc::signal(libc::SIGXFSZ, libc::SIG_IGN) == libc::SIG_ERR {
-            return Err(std::io::Error::last_os_error());
-        }
-        let lim = libc::rlimit {
-            rlim_cur: bytes as libc::rlim_t,
-            rlim_max: bytes as libc::rlim_t,
-        };
-        if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+#[cfg(target_env = "gnu")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type Resource = libc::c_int;
+
+/// Sets both the soft and the hard limit of `resource` to `value`.
+fn limit(resource: Resource, value: u64) -> std::io::Result<()> {
+    let lim = libc::rlimit {
+        rlim_cur: value as libc::rlim_t,
+        rlim_max: value as libc::rlim_t,
+    };
+    // SAFETY: plain libc call with a valid rlimit.
+    if unsafe { libc::setrlimit(resource, &lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }
@@ -328,5 +340,35 @@ fn probe(args: &Args) -> RoleResult {
         (read - appended).as_micros(),
         part.metrics().repairs
     ));
+    Ok(())
+}
+
+/// `fork-hold --hold-ms T`: opens the partition, `fork()`s a child that does nothing
+/// but live for `T` ms (holding, as any forked child does, copies of every open
+/// descriptor), then closes the store and exits. The child is not waited for.
+fn fork_hold(args: &Args) -> RoleResult {
+    let part = open(args)?;
+    let hold_ms: u64 = args.get("hold-ms")?;
+    // SAFETY: the child only calls async-signal-safe functions (nanosleep, _exit).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", std::io::Error::last_os_error()).into());
+    }
+    if pid == 0 {
+        let ts = libc::timespec {
+            tv_sec: (hold_ms / 1000) as libc::time_t,
+            tv_nsec: ((hold_ms % 1000) * 1_000_000) as libc::c_long,
+        };
+        // SAFETY: async-signal-safe calls only, in the forked child.
+        unsafe {
+            libc::nanosleep(&ts, std::ptr::null_mut());
+            libc::_exit(0);
+        }
+    }
+    say(&format!("forked {pid}"));
+    let store = part.store().clone();
+    drop(part);
+    store.close()?;
+    say("closed");
     Ok(())
 }
