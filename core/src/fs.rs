@@ -88,6 +88,15 @@ pub fn sync_data(file: &File, path: &Path) -> Result<()> {
     file.sync_data().map_err(|e| Error::io("sync", path, e))
 }
 
+/// Opens `path` for syncing; `Ok(None)` if it no longer exists.
+pub fn open_for_sync(path: &Path) -> Result<Option<File>> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("open", path, e)),
+    }
+}
+
 /// Opens `path` for reading and writing, creating it if `create`.
 pub fn open_rw(path: &Path, create: bool) -> Result<File> {
     OpenOptions::new()
@@ -129,6 +138,16 @@ pub fn flock(file: &File, path: &Path, mode: FlockMode, wait: bool) -> Result<bo
             Some(libc::EINTR) => continue,
             _ => return Err(Error::io("lock", path, err)),
         }
+    }
+}
+
+/// Releases a `flock` held through `file`'s open file description.
+pub fn funlock(file: &File, path: &Path) -> Result<()> {
+    // SAFETY: plain syscall on an owned, open descriptor.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) } == 0 {
+        Ok(())
+    } else {
+        Err(Error::io("unlock", path, std::io::Error::last_os_error()))
     }
 }
 

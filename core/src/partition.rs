@@ -129,23 +129,20 @@ impl Partition {
         let list = self.log.segments()?;
         let tail = &self.log.block().tail;
         let mut start = None;
-        for entry in &list.segments {
-            let (newest, hint) = match entry.sealed {
-                Some(s) => {
-                    let last = s
-                        .time_entries
-                        .checked_sub(1)
-                        .and_then(|i| entry.seg.time_index.time_entry(i));
-                    let hint = entry
-                        .seg
-                        .time_index
-                        .lookup_time(s.time_entries, timestamp_ms);
-                    (last.map_or(i64::MIN, |e| e.timestamp), hint)
-                }
-                None => (tail.max_timestamp.load(Ordering::Acquire), None),
+        for (i, entry) in list.segments.iter().enumerate() {
+            let newest = match entry.sealed {
+                Some(s) => s.max_timestamp,
+                None => tail.max_timestamp.load(Ordering::Acquire),
             };
             if newest >= timestamp_ms || entry.sealed.is_none() {
-                start = Some(hint.map_or(entry.seg.base, |h| h.offset + 1));
+                let hint = match entry.sealed {
+                    Some(s) => list
+                        .seg(i)?
+                        .time_index
+                        .lookup_time(s.time_entries, timestamp_ms),
+                    None => None,
+                };
+                start = Some(hint.map_or(entry.base, |h| h.offset + 1));
                 break;
             }
         }

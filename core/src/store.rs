@@ -284,15 +284,21 @@ impl StoreInner {
             .clear();
         self.background.stop();
         let _opener = OpenerLock::take(&self.lock_file, &self.lock_path)?;
-        if ofs::flock(
+        let last = ofs::flock(
             &self.lock_file,
             &self.lock_path,
             FlockMode::Exclusive,
             false,
-        )? {
-            clean_shutdown(&self.root, &self.options)?;
-        }
-        Ok(())
+        )?;
+        let result = if last {
+            clean_shutdown(&self.root, &self.options)
+        } else {
+            Ok(())
+        };
+        // Release explicitly: a child forked from this process shares the lock's
+        // file description and would otherwise keep the store looking open.
+        ofs::funlock(&self.lock_file, &self.lock_path)?;
+        result
     }
 }
 
@@ -486,6 +492,10 @@ fn clean_shutdown(root: &Path, _options: &StoreOptions) -> Result<()> {
                 ofs::sync_data(&f, &path)?;
             }
             crate::log::checkpoint::write(&dir, end)?;
+            // Anyone who still attaches to this block (it should be rebuilt first)
+            // must not trust the reservation and index sizes just given back.
+            tail.reserved_len.store(end_pos, Ordering::Release);
+            ctl.block().needs_repair.store(1, Ordering::Release);
         }
     }
     Ok(())

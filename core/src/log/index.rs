@@ -59,11 +59,11 @@ pub struct IndexMap {
     map: Option<MmapRaw>,
     capacity: usize,
     path: PathBuf,
-    file: File,
 }
 
 impl IndexMap {
-    /// Maps `file` (already sized) with room for `file_len / entry_len` entries.
+    /// Maps `file` (already sized) with room for `file_len / entry_len` entries. The
+    /// mapping does not keep the descriptor.
     pub fn map(
         kind: IndexKind,
         base: i64,
@@ -93,18 +93,12 @@ impl IndexMap {
             map,
             capacity: len / kind.entry_len(),
             path: path.to_path_buf(),
-            file,
         })
     }
 
     /// Entries the file has room for.
     pub fn capacity(&self) -> usize {
         self.capacity
-    }
-
-    /// The file behind the mapping.
-    pub fn file(&self) -> &File {
-        &self.file
     }
 
     /// The path of the file.

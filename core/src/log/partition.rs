@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::background::Background;
@@ -45,7 +45,7 @@ pub struct AppendOptions {
     pub durability: Option<Durability>,
 }
 
-/// A sealed segment's fixed sizes, read when the segment list is built.
+/// A sealed segment's fixed facts, read once when it first appears sealed.
 #[derive(Clone, Copy, Debug)]
 pub struct Sealed {
     /// Bytes of batches in the `.log`.
@@ -54,36 +54,90 @@ pub struct Sealed {
     pub index_entries: usize,
     /// Entries in the `.timeindex`.
     pub time_entries: usize,
+    /// Largest timestamp in the segment (its last time-index entry).
+    pub max_timestamp: i64,
 }
 
-/// One segment of a [`SegmentList`].
+impl Sealed {
+    fn read(dir: &Path, base: i64) -> Result<Sealed> {
+        let len = |ext| file_len(&segment::file_path(dir, base, ext));
+        let time_len = len(segment::TIME_INDEX_EXT)?;
+        let max_timestamp = if time_len >= 12 {
+            let path = segment::file_path(dir, base, segment::TIME_INDEX_EXT);
+            let mut entry = [0u8; 8];
+            std::fs::File::open(&path)
+                .and_then(|f| {
+                    std::os::unix::fs::FileExt::read_exact_at(
+                        &f,
+                        &mut entry,
+                        time_len / 12 * 12 - 12,
+                    )
+                })
+                .map_err(|e| Error::io("read", &path, e))?;
+            i64::from_be_bytes(entry)
+        } else {
+            i64::MIN
+        };
+        Ok(Sealed {
+            log_len: len(segment::LOG_EXT)?,
+            index_entries: (len(segment::INDEX_EXT)? / 8) as usize,
+            time_entries: (time_len / 12) as usize,
+            max_timestamp,
+        })
+    }
+}
+
+/// One segment of a [`SegmentList`]. Sealed segments are mapped on first use only.
 pub struct SegEntry {
-    /// The mapped files.
-    pub seg: Arc<MappedSegment>,
-    /// Sizes when sealed; `None` for the active segment.
+    /// Base offset.
+    pub base: i64,
+    /// Facts when sealed; `None` for the active segment.
     pub sealed: Option<Sealed>,
+    map: OnceLock<Arc<MappedSegment>>,
+}
+
+impl SegEntry {
+    /// The mapped files, mapping a sealed segment (read-only) on first use.
+    pub fn seg(&self, dir: &Path) -> Result<&Arc<MappedSegment>> {
+        if let Some(m) = self.map.get() {
+            return Ok(m);
+        }
+        let mapped = Arc::new(MappedSegment::open(dir, self.base, None)?);
+        Ok(self.map.get_or_init(|| mapped))
+    }
 }
 
 /// The segments of a partition at one segment generation, oldest first; the last
-/// one is the active segment.
+/// one is the active segment (always mapped).
 pub struct SegmentList {
     /// The `segment_gen` this list was built at.
     pub gen: u64,
+    /// The partition directory.
+    pub dir: PathBuf,
     /// The segments.
-    pub segments: Vec<SegEntry>,
+    pub segments: Vec<Arc<SegEntry>>,
+    active: Arc<MappedSegment>,
 }
 
 impl SegmentList {
-    /// The active (last) segment.
+    /// The active (last) segment's entry.
     pub fn active(&self) -> &SegEntry {
-        self.segments
-            .last()
-            .expect("a partition always has a segment")
+        self.segments.last().expect("a segment list is never empty")
+    }
+
+    /// The active segment's mapping.
+    pub fn active_seg(&self) -> &Arc<MappedSegment> {
+        &self.active
+    }
+
+    /// The mapping of segment `i`.
+    pub fn seg(&self, i: usize) -> Result<&Arc<MappedSegment>> {
+        self.segments[i].seg(&self.dir)
     }
 
     /// Index of the segment holding `offset` (the last one whose base is <= it).
     pub fn find(&self, offset: i64) -> Option<usize> {
-        let i = self.segments.partition_point(|s| s.seg.base <= offset);
+        let i = self.segments.partition_point(|s| s.base <= offset);
         i.checked_sub(1)
     }
 }
@@ -96,7 +150,7 @@ pub struct PartitionLog {
     config: TopicConfig,
     options: Arc<StoreOptions>,
     ctl: ControlFile,
-    cache: Mutex<Arc<SegmentList>>,
+    cache: Mutex<Option<Arc<SegmentList>>>,
     background: Arc<Background>,
     fork_gen: u64,
     last_checkpoint: Mutex<Option<Instant>>,
@@ -132,10 +186,7 @@ impl PartitionLog {
             config,
             options,
             ctl,
-            cache: Mutex::new(Arc::new(SegmentList {
-                gen: u64::MAX,
-                segments: Vec::new(),
-            })),
+            cache: Mutex::new(None),
             background,
             fork_gen: fork::generation(),
             last_checkpoint: Mutex::new(None),
@@ -195,19 +246,19 @@ impl PartitionLog {
         let tail = &self.block().tail;
         let gen = tail.segment_gen.load(Ordering::Acquire);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.gen == gen {
-            return Ok(cache.clone());
+        if let Some(list) = cache.as_ref().filter(|l| l.gen == gen) {
+            return Ok(list.clone());
         }
         let mut attempts = 0;
         loop {
             let gen = tail.segment_gen.load(Ordering::Acquire);
-            match self.build_list(gen, &cache) {
+            match self.build_list(gen, cache.as_deref()) {
                 Ok(list) => {
                     let list = Arc::new(list);
-                    *cache = list.clone();
+                    *cache = Some(list.clone());
                     return Ok(list);
                 }
-                // A segment vanished between listing and opening (retention in
+                // A segment vanished between listing and reading it (retention in
                 // another process): list again.
                 Err(e) if e.kind() == ErrorKind::Io && attempts < 100 => {
                     attempts += 1;
@@ -218,48 +269,46 @@ impl PartitionLog {
         }
     }
 
-    fn build_list(&self, gen: u64, old: &SegmentList) -> Result<SegmentList> {
+    fn build_list(&self, gen: u64, old: Option<&SegmentList>) -> Result<SegmentList> {
         let active_base = self.block().tail.active_base.load(Ordering::Acquire);
         let bases = segment::list_bases(&self.dir, segment::LOG_EXT)?;
         let mut segments = Vec::with_capacity(bases.len());
-        for base in bases.into_iter().filter(|b| *b <= active_base) {
-            let reuse = old.segments.iter().find(|s| s.seg.base == base);
-            if base == active_base {
-                // Always remapped on a generation change: a repair may have resized
-                // its index files.
-                let seg = MappedSegment::open(&self.dir, base, Some(self.config.segment_bytes))?;
-                segments.push(SegEntry {
-                    seg: Arc::new(seg),
-                    sealed: None,
-                });
-            } else {
-                let seg = match reuse {
-                    Some(s) => s.seg.clone(),
-                    None => Arc::new(MappedSegment::open(&self.dir, base, None)?),
-                };
-                let log_len = file_len(seg.log_path())?;
-                let sealed = Sealed {
-                    log_len,
-                    index_entries: (file_len(seg.index.path())? / 8) as usize,
-                    time_entries: (file_len(seg.time_index.path())? / 12) as usize,
-                };
-                segments.push(SegEntry {
-                    seg,
-                    sealed: Some(sealed),
-                });
+        let mut old_sealed = old
+            .map(|l| l.segments.iter().filter(|s| s.sealed.is_some()).peekable())
+            .into_iter()
+            .flatten()
+            .peekable();
+        for base in bases.into_iter().filter(|b| *b < active_base) {
+            // Sealed segments never change: reuse what an earlier list learnt.
+            while old_sealed.next_if(|s| s.base < base).is_some() {}
+            if let Some(s) = old_sealed.next_if(|s| s.base == base) {
+                segments.push(s.clone());
+                continue;
             }
+            segments.push(Arc::new(SegEntry {
+                base,
+                sealed: Some(Sealed::read(&self.dir, base)?),
+                map: OnceLock::new(),
+            }));
         }
-        if segments.last().map(|s| s.seg.base) != Some(active_base) {
-            return Err(Error::new(
-                ErrorKind::Io,
-                format!(
-                    "active segment {} missing from {}",
-                    active_base,
-                    self.dir.display()
-                ),
-            ));
-        }
-        Ok(SegmentList { gen, segments })
+        // The active segment is remapped on every generation change: a repair may
+        // have resized its index files.
+        let active = Arc::new(MappedSegment::open(
+            &self.dir,
+            active_base,
+            Some(self.config.segment_bytes),
+        )?);
+        segments.push(Arc::new(SegEntry {
+            base: active_base,
+            sealed: None,
+            map: OnceLock::from(active.clone()),
+        }));
+        Ok(SegmentList {
+            gen,
+            dir: self.dir.clone(),
+            segments,
+            active,
+        })
     }
 
     /// Takes the append lock, repairing the partition first if a holder died.
@@ -357,8 +406,7 @@ impl PartitionLog {
             self.roll(guard, &list)?;
             list = self.segments()?;
         }
-        let active = list.active();
-        let seg = &active.seg;
+        let seg = list.active_seg();
         let pos = tail.end_position.load(Ordering::Relaxed);
         let reserved = tail.reserved_len.load(Ordering::Relaxed);
         let needed = pos + len as u64;
@@ -366,7 +414,12 @@ impl PartitionLog {
             let grow_to = (reserved + self.options.reserve_bytes)
                 .max(needed)
                 .min(self.config.segment_bytes);
-            crate::fs::reserve(seg.log_file(), seg.log_path(), reserved, grow_to - reserved)?;
+            crate::fs::reserve(
+                seg.log_file()?,
+                seg.log_path(),
+                reserved,
+                grow_to - reserved,
+            )?;
             tail.reserved_len.store(grow_to, Ordering::Relaxed);
         }
         // SAFETY: we hold the append lock; [pos, pos + len) is reserved on disk, lies
@@ -377,9 +430,9 @@ impl PartitionLog {
         debug_assert_eq!(encoded.len, len);
         let last_offset = base_offset + i64::from(encoded.last_offset_delta);
 
-        let mut cursor = self.cursor(active);
+        let mut cursor = self.cursor(seg);
         let add = cursor.on_batch(pos as u32, last_offset, encoded.max_timestamp);
-        self.write_index_additions(active, add.offset, add.time);
+        self.write_index_additions(seg, add.offset, add.time);
         tail.max_timestamp
             .store(cursor.max_timestamp, Ordering::Relaxed);
         tail.offset_of_max_timestamp
@@ -412,7 +465,7 @@ impl PartitionLog {
 
     /// The index cursor of the active segment, rebuilt from the control block and
     /// the last index entries. Only valid under the append lock.
-    pub fn cursor(&self, active: &SegEntry) -> IndexCursor {
+    pub fn cursor(&self, active: &MappedSegment) -> IndexCursor {
         let tail = &self.block().tail;
         let ic = tail.index_entries.load(Ordering::Relaxed) as usize;
         let tc = tail.time_entries.load(Ordering::Relaxed) as usize;
@@ -420,11 +473,11 @@ impl PartitionLog {
             interval: self.config.index_interval_bytes,
             last_index_position: ic
                 .checked_sub(1)
-                .and_then(|i| active.seg.index.offset_entry(i))
+                .and_then(|i| active.index.offset_entry(i))
                 .map(|e| e.position),
             last_time_timestamp: tc
                 .checked_sub(1)
-                .and_then(|i| active.seg.time_index.time_entry(i))
+                .and_then(|i| active.time_index.time_entry(i))
                 .map(|e| e.timestamp),
             max_timestamp: tail.max_timestamp.load(Ordering::Relaxed),
             offset_of_max_timestamp: tail.offset_of_max_timestamp.load(Ordering::Relaxed),
@@ -435,20 +488,20 @@ impl PartitionLog {
     /// (release, after the entry bytes). Under the append lock.
     pub fn write_index_additions(
         &self,
-        active: &SegEntry,
+        active: &MappedSegment,
         offset: Option<OffsetEntry>,
         time: Option<TimeEntry>,
     ) {
         let tail = &self.block().tail;
         if let Some(e) = offset {
             let i = tail.index_entries.load(Ordering::Relaxed) as usize;
-            if active.seg.index.write_offset_entry(i, e) {
+            if active.index.write_offset_entry(i, e) {
                 tail.index_entries.store(i as u32 + 1, Ordering::Release);
             }
         }
         if let Some(e) = time {
             let i = tail.time_entries.load(Ordering::Relaxed) as usize;
-            if active.seg.time_index.write_time_entry(i, e) {
+            if active.time_index.write_time_entry(i, e) {
                 tail.time_entries.store(i as u32 + 1, Ordering::Release);
             }
         }
@@ -470,14 +523,14 @@ impl PartitionLog {
         if pos + len as u64 > self.config.segment_bytes {
             return true;
         }
-        let active = list.active();
+        let active = list.active_seg();
         let end = tail.end_offset.load(Ordering::Relaxed);
-        if end + count - active.seg.base > i64::from(i32::MAX) {
+        if end + count - active.base > i64::from(i32::MAX) {
             return true;
         }
-        if tail.index_entries.load(Ordering::Relaxed) as usize + 1 >= active.seg.index.capacity()
+        if tail.index_entries.load(Ordering::Relaxed) as usize + 1 >= active.index.capacity()
             || tail.time_entries.load(Ordering::Relaxed) as usize + 2
-                >= active.seg.time_index.capacity()
+                >= active.time_index.capacity()
         {
             return true;
         }
@@ -498,14 +551,23 @@ impl PartitionLog {
     /// Seals the active segment and starts a new one at the end offset. Under the
     /// append lock. Order matters for a holder killed half-way: the old segment is
     /// trimmed before the new `.log` exists, and the control block moves last.
-    pub fn roll(&self, _guard: &AppendGuard<'_>, list: &SegmentList) -> Result<()> {
+    pub fn roll(&self, guard: &AppendGuard<'_>, list: &SegmentList) -> Result<()> {
+        let result = self.roll_steps(guard, list);
+        if result.is_err() {
+            // The old segment may be trimmed with no new one in place (a full disk
+            // while creating it): the next lock holder re-derives the tail.
+            self.block().needs_repair.store(1, Ordering::Release);
+        }
+        result
+    }
+
+    fn roll_steps(&self, _guard: &AppendGuard<'_>, list: &SegmentList) -> Result<()> {
         let block = self.block();
         let tail = &block.tail;
-        let active = list.active();
-        let seg = &active.seg;
-        let mut cursor = self.cursor(active);
+        let seg = list.active_seg();
+        let mut cursor = self.cursor(seg);
         let final_time = cursor.maybe_time_entry();
-        self.write_index_additions(active, None, final_time);
+        self.write_index_additions(seg, None, final_time);
         let ic = u64::from(tail.index_entries.load(Ordering::Relaxed));
         let tc = u64::from(tail.time_entries.load(Ordering::Relaxed));
         let end_pos = tail.end_position.load(Ordering::Relaxed);
@@ -574,19 +636,15 @@ impl PartitionLog {
             let Some(sealed) = entry.sealed else { break };
             let by_size =
                 c.retention_bytes >= 0 && total - sealed.log_len >= c.retention_bytes as u64;
-            let newest = sealed
-                .time_entries
-                .checked_sub(1)
-                .and_then(|t| entry.seg.time_index.time_entry(t))
-                .map_or(i64::MIN, |e| e.timestamp);
-            let by_time = c.retention_ms >= 0 && newest < now.saturating_sub(c.retention_ms);
+            let by_time =
+                c.retention_ms >= 0 && sealed.max_timestamp < now.saturating_sub(c.retention_ms);
             if !(by_size || by_time) {
                 break;
             }
-            let next_base = list.segments[i + 1].seg.base;
+            let next_base = list.segments[i + 1].base;
             tail.log_start_offset.store(next_base, Ordering::Release);
             tail.segment_gen.fetch_add(1, Ordering::Release);
-            segment::remove_files(&self.dir, entry.seg.base)?;
+            segment::remove_files(&self.dir, entry.base)?;
             total -= sealed.log_len;
             deleted += 1;
             self.block()
@@ -643,24 +701,35 @@ impl PartitionLog {
             let list = self.segments()?;
             let first = list.find(from).unwrap_or(0);
             for entry in &list.segments[first..] {
-                let seg = &entry.seg;
-                let mut result = crate::fs::sync_data(seg.log_file(), seg.log_path());
-                if entry.sealed.is_some() {
-                    result = result
-                        .and_then(|_| crate::fs::sync_data(seg.index.file(), seg.index.path()))
-                        .and_then(|_| {
-                            crate::fs::sync_data(seg.time_index.file(), seg.time_index.path())
-                        });
+                if entry.sealed.is_none() {
+                    let seg = list.active_seg();
+                    self.sync_or_poison(seg.log_file()?, seg.log_path())?;
+                    continue;
                 }
-                if let Err(e) = result {
-                    block.sync.poisoned.store(1, Ordering::Release);
-                    return Err(e);
+                for ext in [
+                    segment::LOG_EXT,
+                    segment::INDEX_EXT,
+                    segment::TIME_INDEX_EXT,
+                ] {
+                    let path = segment::file_path(&self.dir, entry.base, ext);
+                    // Gone means deleted by retention meanwhile: nothing to sync.
+                    if let Some(file) = crate::fs::open_for_sync(&path)? {
+                        self.sync_or_poison(&file, &path)?;
+                    }
                 }
             }
             block.sync.synced_offset.fetch_max(end, Ordering::AcqRel);
             block.metrics.syncs.fetch_add(1, Ordering::Relaxed);
         }
         self.maybe_checkpoint(force_checkpoint)
+    }
+
+    /// `fdatasync`; a failure poisons the partition: the page cache may have dropped
+    /// the data, so further writes are refused rather than silently lost.
+    fn sync_or_poison(&self, file: &std::fs::File, path: &Path) -> Result<()> {
+        crate::fs::sync_data(file, path).inspect_err(|_| {
+            self.block().sync.poisoned.store(1, Ordering::Release);
+        })
     }
 
     fn maybe_checkpoint(&self, force: bool) -> Result<()> {

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::partition::{PartitionLog, SegEntry, SegmentList};
+use super::partition::{PartitionLog, SegmentList};
 use crate::error::{bail, Error, ErrorKind, Result};
 use crate::record::{Batch, BatchHeader, RecordView, BATCH_HEADER_LEN};
 
@@ -106,10 +106,9 @@ impl Reader {
                 self.log.partition()
             );
         };
-        let entry = &self.list.segments[seg];
-        let (position, next_offset) = match self.index_hint(entry, offset) {
+        let (position, next_offset) = match self.index_hint(seg, offset)? {
             Some(hint) => hint,
-            None => (0, entry.seg.base),
+            None => (0, self.list.segments[seg].base),
         };
         self.seg = seg;
         self.position = position;
@@ -126,8 +125,11 @@ impl Reader {
         Ok(())
     }
 
-    /// The (position, base offset) of an indexed batch at or before `offset`.
-    fn index_hint(&self, entry: &SegEntry, offset: i64) -> Option<(u64, i64)> {
+    /// The (position, base offset) of an indexed batch of segment `i` at or before
+    /// `offset`.
+    fn index_hint(&self, i: usize, offset: i64) -> Result<Option<(u64, i64)>> {
+        let entry = &self.list.segments[i];
+        let seg = self.list.seg(i)?;
         let count = match entry.sealed {
             Some(s) => s.index_entries,
             None => {
@@ -135,19 +137,24 @@ impl Reader {
                 let b1 = tail.active_base.load(Ordering::Acquire);
                 let c = tail.index_entries.load(Ordering::Acquire) as usize;
                 let b2 = tail.active_base.load(Ordering::Acquire);
-                if b1 != b2 || b1 != entry.seg.base {
-                    return None;
+                if b1 != b2 || b1 != entry.base {
+                    return Ok(None);
                 }
                 c
             }
         };
-        let hit = entry.seg.index.lookup_offset(count, offset)?;
+        let Some(hit) = seg.index.lookup_offset(count, offset) else {
+            return Ok(None);
+        };
         // SAFETY: the entry names a published batch (entries are written before the
         // end offset that covers them is published).
-        let head = unsafe { entry.seg.bytes(hit.position as usize, BATCH_HEADER_LEN) }?;
-        let header = BatchHeader::parse(head).ok()?;
-        (header.last_offset() == hit.offset)
-            .then_some((u64::from(hit.position), header.base_offset))
+        let head = unsafe { seg.bytes(hit.position as usize, BATCH_HEADER_LEN) };
+        Ok(match head.map(BatchHeader::parse) {
+            Some(Ok(h)) if h.last_offset() == hit.offset => {
+                Some((u64::from(hit.position), h.base_offset))
+            }
+            _ => None,
+        })
     }
 
     /// Moves into the segment holding `next_offset` and reads the header of the batch
@@ -160,7 +167,7 @@ impl Reader {
         loop {
             let list = &self.list;
             if let Some(next) = list.segments.get(self.seg + 1) {
-                if self.next_offset >= next.seg.base {
+                if self.next_offset >= next.base {
                     self.seg += 1;
                     self.position = 0;
                     continue;
@@ -171,15 +178,15 @@ impl Reader {
             // every offset below the end we loaded (a roll moves `active_base` before
             // any offset of the new segment is published).
             let active_base = self.log.block().tail.active_base.load(Ordering::Acquire);
-            if active_base == list.segments[self.seg].seg.base {
+            if active_base == list.segments[self.seg].base {
                 break;
             }
             self.refresh()?;
         }
-        let entry = &self.list.segments[self.seg];
+        let seg = self.list.seg(self.seg)?;
         // SAFETY: `next_offset < end` and the segment holds it, so a whole published
         // batch starts at `position`.
-        let head = unsafe { entry.seg.bytes(self.position as usize, BATCH_HEADER_LEN) }
+        let head = unsafe { seg.bytes(self.position as usize, BATCH_HEADER_LEN) }
             .ok_or_else(|| self.corrupt("batch header outside the segment"))?;
         let header = BatchHeader::parse(head).map_err(|e| self.corrupt(&e.to_string()))?;
         if header.base_offset != self.next_offset {
@@ -196,9 +203,9 @@ impl Reader {
         let Some(header) = self.locate()? else {
             return Ok(None);
         };
-        let entry = &self.list.segments[self.seg];
+        let seg = self.list.seg(self.seg)?;
         // SAFETY: the batch starts at a published position and lies below the end.
-        let bytes = unsafe { entry.seg.bytes(self.position as usize, header.total_len()) }
+        let bytes = unsafe { seg.bytes(self.position as usize, header.total_len()) }
             .ok_or_else(|| self.corrupt("batch overruns the segment"))?;
         let batch = Batch::parse(bytes).map_err(|e| self.corrupt(&e.to_string()))?;
         if self.verify_crc {
@@ -225,9 +232,9 @@ impl Reader {
     }
 
     fn refresh(&mut self) -> Result<()> {
-        let base = self.list.segments[self.seg].seg.base;
+        let base = self.list.segments[self.seg].base;
         self.list = self.log.segments()?;
-        match self.list.segments.iter().position(|s| s.seg.base == base) {
+        match self.list.segments.iter().position(|s| s.base == base) {
             Some(i) => self.seg = i,
             None => {
                 // Our segment was deleted and we have no mapping of a later one.
@@ -243,7 +250,7 @@ impl Reader {
                 };
                 self.seg = i;
                 self.position = 0;
-                if self.list.segments[i].seg.base != self.next_offset {
+                if self.list.segments[i].base != self.next_offset {
                     bail!(
                         OffsetOutOfRange,
                         "offset {} of {}-{} was deleted by retention",
@@ -265,7 +272,7 @@ impl Reader {
                 self.log.topic(),
                 self.log.partition(),
                 self.next_offset,
-                self.list.segments[self.seg].seg.base,
+                self.list.segments[self.seg].base,
                 self.position
             ),
         )

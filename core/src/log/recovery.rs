@@ -251,14 +251,14 @@ pub fn recover(p: &RecoveryParams<'_>, tail: &Tail) -> Result<RecoveryReport> {
             // Cut everything past the last good batch (stale bytes must never line up
             // with a future batch boundary), then reserve ahead again.
             let end_pos = rebuilt.pos.position;
-            seg.log_file()
+            seg.log_file()?
                 .set_len(end_pos)
                 .map_err(|e| Error::io("truncate", seg.log_path(), e))?;
             let reserved = (end_pos + p.reserve_bytes)
                 .min(p.config.segment_bytes)
                 .max(end_pos);
             if reserved > end_pos {
-                ofs::reserve(seg.log_file(), seg.log_path(), end_pos, reserved - end_pos)?;
+                ofs::reserve(seg.log_file()?, seg.log_path(), end_pos, reserved - end_pos)?;
             }
             store_tail(tail, base, &rebuilt, reserved);
             tail.log_start_offset.store(bases[0], Ordering::Release);

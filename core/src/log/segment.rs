@@ -67,14 +67,16 @@ pub fn remove_files(dir: &Path, base: i64) -> Result<()> {
 /// A segment mapped into this process: the `.log` and both indexes.
 ///
 /// The active segment is mapped writable over the whole `segment.bytes`, beyond the
-/// file's current size; only bytes below the reserved length are ever touched.
-/// Sealed segments are mapped read-only at their size.
+/// file's current size; only bytes below the reserved length are ever touched; it
+/// keeps its file descriptors (to reserve and sync). Sealed segments are mapped
+/// read-only at their size and keep no descriptor, so a partition of thousands of
+/// segments does not exhaust `ulimit -n`.
 pub struct MappedSegment {
     /// Base offset: the first offset the segment holds.
     pub base: i64,
     log: MmapRaw,
     log_len: usize,
-    log_file: File,
+    log_file: Option<File>,
     log_path: PathBuf,
     /// The offset index.
     pub index: IndexMap,
@@ -127,7 +129,7 @@ impl MappedSegment {
             base,
             log,
             log_len,
-            log_file,
+            log_file: writable.then_some(log_file),
             log_path,
             index,
             time_index,
@@ -163,9 +165,14 @@ impl MappedSegment {
         self.log_len
     }
 
-    /// The `.log` file.
-    pub fn log_file(&self) -> &File {
-        &self.log_file
+    /// The `.log` file, kept open only by a writable (active) mapping.
+    pub fn log_file(&self) -> Result<&File> {
+        self.log_file.as_ref().ok_or_else(|| {
+            Error::new(
+                crate::ErrorKind::Io,
+                format!("{} is mapped read-only", self.log_path.display()),
+            )
+        })
     }
 
     /// The `.log` path.

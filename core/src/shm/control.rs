@@ -55,8 +55,10 @@ pub struct Tail {
 pub struct WaitWords {
     /// The futex word: bumped by a writer after publishing when someone waits.
     pub notify: AtomicU32,
-    /// Number of threads (in any process) inside a wait.
-    pub waiters: AtomicU32,
+    /// Non-zero when someone may be asleep on `notify`. Every waiter sets it before
+    /// each sleep; the writer that wakes them clears it. A flag rather than a count:
+    /// a waiter killed in its sleep costs writers one needless wake, not one forever.
+    pub has_waiters: AtomicU32,
 }
 
 /// Durability state shared by every process's flusher.
@@ -224,7 +226,9 @@ impl WaitWords {
     /// costs one fence and one load when nobody waits.
     pub fn notify_after_publish(&self, metrics: &Metrics) {
         fence(Ordering::SeqCst);
-        if self.waiters.load(Ordering::SeqCst) != 0 {
+        if self.has_waiters.load(Ordering::SeqCst) != 0
+            && self.has_waiters.swap(0, Ordering::SeqCst) != 0
+        {
             self.notify.fetch_add(1, Ordering::SeqCst);
             futex::wake_all(&self.notify);
             metrics.wakeups.fetch_add(1, Ordering::Relaxed);
@@ -253,19 +257,20 @@ impl WaitWords {
                 }
             }
         }
-        self.waiters.fetch_add(1, Ordering::SeqCst);
-        let outcome = loop {
+        loop {
+            // Read the word, announce ourselves, then re-check: a writer that
+            // publishes after the check sees the flag and changes the word, so the
+            // sleep below returns at once.
             let seen = self.notify.load(Ordering::SeqCst);
+            self.has_waiters.store(1, Ordering::SeqCst);
             if ready() {
-                break true;
+                return true;
             }
             let elapsed = start.elapsed();
             if elapsed >= timeout {
-                break false;
+                return false;
             }
             futex::wait(&self.notify, seen, Some(timeout - elapsed));
-        };
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
-        outcome
+        }
     }
 }
