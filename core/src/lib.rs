@@ -42,10 +42,10 @@ pub mod error;
 pub mod failpoint;
 mod fork;
 mod fs;
-pub mod log;
+mod log;
 pub mod partition;
 pub mod record;
-pub mod shm;
+mod shm;
 pub mod store;
 pub mod topic;
 
