@@ -102,8 +102,21 @@ impl SegEntry {
         if let Some(m) = self.map.get() {
             return Ok(m);
         }
-        let mapped = Arc::new(MappedSegment::open(dir, self.base, None)?);
-        Ok(self.map.get_or_init(|| mapped))
+        let mapped = MappedSegment::open(dir, self.base, None).map_err(|e| {
+            if e.os_error() == Some(libc::ENOENT) {
+                Error::new(
+                    ErrorKind::OffsetOutOfRange,
+                    format!(
+                        "segment {} of {} was deleted by retention",
+                        self.base,
+                        dir.display()
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
+        Ok(self.map.get_or_init(|| Arc::new(mapped)))
     }
 }
 
