@@ -12,6 +12,8 @@ pub enum J {
     Str(String),
     /// A boolean.
     Bool(bool),
+    /// `null`.
+    Null,
     /// An object, keys in insertion order.
     Obj(Vec<(String, J)>),
 }
@@ -62,7 +64,7 @@ impl J {
                 let r = (x * 1000.0).round() / 1000.0;
                 let _ = write!(out, "{r}");
             }
-            J::Num(_) => out.push_str("null"),
+            J::Num(_) | J::Null => out.push_str("null"),
             J::Int(x) => {
                 let _ = write!(out, "{x}");
             }

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use memmap2::{MmapOptions, MmapRaw};
 
-use crate::util::{now_ns, spin_until, Payload, Res, TempDir, REC_LEN};
+use crate::util::{now_ns, pace_until, Payload, Res, TempDir, REC_LEN};
 
 /// How the destination file of a memcpy run is prepared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,13 +227,7 @@ fn futex_wake(word: &AtomicU32) {
 /// dropping the first `warmup`. With `spin`, the child busy-polls the word instead
 /// of sleeping (the FUTEX_WAKE is still issued, and finds nobody): the raw
 /// cross-process cache-line hand-off that a spinning reader can at best achieve.
-pub fn futex_wakeup(
-    exe: &Path,
-    n: usize,
-    warmup: usize,
-    gap_ns: u64,
-    spin: bool,
-) -> Res<Vec<u64>> {
+pub fn futex_wakeup(exe: &Path, n: usize, warmup: usize, gap_ns: u64, spin: bool) -> Res<Vec<u64>> {
     let dir = TempDir::new("futex")?;
     let path = dir.path().join("futex.shm");
     let shared = Shared::open(&path, n, true)?;
@@ -258,7 +252,7 @@ pub fn futex_wakeup(
             std::hint::spin_loop();
         }
         // Leave it the time to get into the kernel and asleep.
-        spin_until(now_ns() + gap_ns);
+        pace_until(now_ns() + gap_ns);
         stamp.store(now_ns(), Ordering::Release);
         word.store(i, Ordering::Release);
         futex_wake(word);

@@ -6,10 +6,19 @@
 //! ```
 //!
 //! Every workload runs on a fresh store in its own directory under
-//! `std::env::temp_dir()` (removed afterwards) with default `StoreOptions`. Throughput
-//! figures are the best and the median of several repetitions; latencies are
-//! percentiles over thousands of wake-ups. Child processes are this binary
-//! re-executed with a hidden subcommand (`__futex-waiter`, `__wake-writer`).
+//! `std::env::temp_dir()` (removed afterwards) with default `StoreOptions`.
+//! Throughput figures are the best and the median of several repetitions; latencies
+//! are percentiles over thousands of wake-ups, measured in rounds that alternate with
+//! the raw limit they are compared with (the median of each percentile across rounds
+//! is reported). Child processes are this binary re-executed with a hidden subcommand
+//! (`__futex-waiter`, `__wake-writer`). `docs/PERFORMANCE.md` explains every figure.
+//!
+//! The run measures how much CPU other work on the machine took meanwhile and flags
+//! a disturbed run. Diagnostic switches (the report says when one is set):
+//! `ONCELOG_BENCH_DUMP=<dir>` writes every latency sample there;
+//! `ONCELOG_BENCH_PREFAULT_BYTES=<n>` overrides `StoreOptions::prefault_bytes`;
+//! `ONCELOG_BENCH_PACING=sleep` paces the publishing side of the wake-up tests with
+//! `clock_nanosleep` instead of spinning.
 
 mod json;
 mod limits;
@@ -165,7 +174,10 @@ fn progress(what: &str) {
 
 fn measure(s: &Sizes) -> Res<Results> {
     let exe = std::env::current_exe()?;
-    progress(&format!("payload: {} records of {REC_LEN} bytes", s.records));
+    progress(&format!(
+        "payload: {} records of {REC_LEN} bytes",
+        s.records
+    ));
     let payload = Payload::new(s.records);
     let expected_sum = payload.value_sum();
     let bytes = payload.bytes.len() as f64;
@@ -173,11 +185,16 @@ fn measure(s: &Sizes) -> Res<Results> {
 
     let throughput_meter = util::CpuMeter::start();
     progress("limits: memcpy, write(), futex");
-    let memcpy_faulted = Rate::from_runs(bytes, &limits::memcpy(&payload, s.reps, MapPrep::Faulted)?);
-    let memcpy_fallocated =
-        Rate::from_runs(bytes, &limits::memcpy(&payload, s.reps.min(3), MapPrep::Fallocated)?);
-    let memcpy_sparse =
-        Rate::from_runs(bytes, &limits::memcpy(&payload, s.reps.min(3), MapPrep::Sparse)?);
+    let memcpy_faulted =
+        Rate::from_runs(bytes, &limits::memcpy(&payload, s.reps, MapPrep::Faulted)?);
+    let memcpy_fallocated = Rate::from_runs(
+        bytes,
+        &limits::memcpy(&payload, s.reps.min(3), MapPrep::Fallocated)?,
+    );
+    let memcpy_sparse = Rate::from_runs(
+        bytes,
+        &limits::memcpy(&payload, s.reps.min(3), MapPrep::Sparse)?,
+    );
     let write = Rate::from_runs(bytes, &limits::write(&payload, s.reps, s.write_chunk)?);
     let sum_values = Rate::from_runs(n, &limits::sum_values(&payload, s.reps)?);
     let futex_spin_gap = Latency::from_samples(
@@ -225,10 +242,8 @@ fn measure(s: &Sizes) -> Res<Results> {
     let secs = util::repeat(s.reps, || workloads::single_append(&payload, single_n))?;
     let single = Rate::from_runs(single_n as f64, &secs);
 
-    // Each oncelog wake-up variant is compared with its raw counterpart. Both depend
-    // on the hypervisor (how fast it wakes an idle vCPU, whether it preempts a busy
-    // one), which drifts over seconds: the two are measured in alternating rounds and
-    // pooled, so that the drift hits both alike.
+    // Each oncelog wake-up variant is compared with its raw counterpart, in
+    // alternating rounds (see `alternate`).
     let foreign_throughput = throughput_meter.foreign_cores();
     let latency_meter = util::CpuMeter::start();
     progress("wake-up latency, spinning reader vs raw spin (alternating rounds)");
@@ -239,13 +254,12 @@ fn measure(s: &Sizes) -> Res<Results> {
         ))
     })?;
     progress("wake-up latency, sleeping reader vs raw futex (alternating rounds)");
-    let (futex_sleep_gap, wake_sleep) =
-        alternate(s, "sleep", s.sleep_samples, |n| {
-            Ok((
-                limits::futex_wakeup(&exe, n, s.warmup, s.sleep_gap_ns, false)?,
-                wakeup::wake_latency(&exe, n, s.warmup, s.sleep_gap_ns, Duration::ZERO)?,
-            ))
-        })?;
+    let (futex_sleep_gap, wake_sleep) = alternate(s, "sleep", s.sleep_samples, |n| {
+        Ok((
+            limits::futex_wakeup(&exe, n, s.warmup, s.sleep_gap_ns, false)?,
+            wakeup::wake_latency(&exe, n, s.warmup, s.sleep_gap_ns, Duration::ZERO)?,
+        ))
+    })?;
 
     let foreign_latency = latency_meter.foreign_cores();
     Ok(Results {
@@ -403,7 +417,14 @@ fn print_table(m: &Machine, s: &Sizes, quick: bool, r: &Results) {
     let rec_bytes = REC_LEN as f64;
     let memcpy_rec = r.memcpy_faulted.best / rec_bytes;
     let write_rec = r.write.best / rec_bytes;
-    println!("oncelog-bench{}", if quick { " --quick (tiny sizes: not representative)" } else { "" });
+    println!(
+        "oncelog-bench{}",
+        if quick {
+            " --quick (tiny sizes: not representative)"
+        } else {
+            ""
+        }
+    );
     println!(
         "machine: {} x{} cores, Linux {}, {} at {}; load average {} before, {} after",
         m.cpu, m.cores, m.kernel, m.fs, m.tmp, m.load_before, m.load_after
@@ -417,6 +438,12 @@ fn print_table(m: &Machine, s: &Sizes, quick: bool, r: &Results) {
         s.single_records,
         s.reps
     );
+    if let Some(b) = util::prefault_override() {
+        println!("NOTE: ONCELOG_BENCH_PREFAULT_BYTES={b}: stores opened with prefault_bytes = {b}, not the default");
+    }
+    if let Some(p) = util::pacing_override() {
+        println!("NOTE: ONCELOG_BENCH_PACING={p}: the publishing side of the wake-up tests sleeps between events");
+    }
     let disturbed = r.foreign_throughput > FOREIGN_OK || r.foreign_latency > FOREIGN_OK;
     println!(
         "other work on the machine meanwhile: {:.2} cores during the throughput part, {:.2} during the wake-ups{}",
@@ -438,11 +465,20 @@ fn print_table(m: &Machine, s: &Sizes, quick: bool, r: &Results) {
             x.best / rec_bytes / 1e6
         );
     };
-    rate_row("(a)  memcpy into faulted MAP_SHARED mapping", &r.memcpy_faulted);
-    rate_row("(a') memcpy into fresh fallocate'd mapping", &r.memcpy_fallocated);
+    rate_row(
+        "(a)  memcpy into faulted MAP_SHARED mapping",
+        &r.memcpy_faulted,
+    );
+    rate_row(
+        "(a') memcpy into fresh fallocate'd mapping",
+        &r.memcpy_fallocated,
+    );
     rate_row("(a\") memcpy into fresh sparse mapping", &r.memcpy_sparse);
     rate_row(
-        &format!("(b)  write() of {} KiB chunks, fresh file", s.write_chunk / 1024),
+        &format!(
+            "(b)  write() of {} KiB chunks, fresh file",
+            s.write_chunk / 1024
+        ),
         &r.write,
     );
     println!(
@@ -454,7 +490,10 @@ fn print_table(m: &Machine, s: &Sizes, quick: bool, r: &Results) {
     );
     println!(
         "  {:<52} {}",
-        format!("(c)  futex wake-up, other process, gap {} µs", s.spin_gap_ns / 1000),
+        format!(
+            "(c)  futex wake-up, other process, gap {} µs",
+            s.spin_gap_ns / 1000
+        ),
         lat(&r.futex_spin_gap)
     );
     println!(
@@ -487,7 +526,7 @@ fn print_table(m: &Machine, s: &Sizes, quick: bool, r: &Results) {
         verdict(b.best >= TARGET_BATCHED)
     );
     println!(
-        "  {:<52} {:>14}          {:>5.2} GB/s of log (Kafka batches on disk); {} page faults in the appending thread",
+        "  {:<52} {:>14}          {:>5.2} GB/s of log (Kafka batches on disk); {} page faults in the appending thread (median run)",
         "",
         "",
         b.best * r.batched_log_bytes as f64 / s.records as f64 / 1e9,
@@ -668,13 +707,27 @@ fn to_json(m: &Machine, s: &Sizes, quick: bool, r: &Results) -> J {
                 ("single_records", J::int(s.single_records as u64)),
                 ("repetitions", J::int(s.reps as u64)),
                 ("sleep_rounds", J::int(s.rounds as u64)),
+                (
+                    "prefault_bytes_override",
+                    util::prefault_override().map_or(J::Null, J::int),
+                ),
+                (
+                    "pacing",
+                    J::str(util::pacing_override().as_deref().unwrap_or("spin")),
+                ),
             ]),
         ),
         (
             "limits",
             J::obj([
-                ("memcpy_faulted", rate_json(&r.memcpy_faulted, "bytes_per_s")),
-                ("memcpy_fallocated", rate_json(&r.memcpy_fallocated, "bytes_per_s")),
+                (
+                    "memcpy_faulted",
+                    rate_json(&r.memcpy_faulted, "bytes_per_s"),
+                ),
+                (
+                    "memcpy_fallocated",
+                    rate_json(&r.memcpy_fallocated, "bytes_per_s"),
+                ),
                 ("memcpy_sparse", rate_json(&r.memcpy_sparse, "bytes_per_s")),
                 ("sum_values", rate_json(&r.sum_values, "records_per_s")),
                 (
@@ -689,15 +742,24 @@ fn to_json(m: &Machine, s: &Sizes, quick: bool, r: &Results) -> J {
                     J::obj([
                         (
                             "gap_short",
-                            with(lat_json(&r.futex_spin_gap), vec![("gap_ns", J::int(s.spin_gap_ns))]),
+                            with(
+                                lat_json(&r.futex_spin_gap),
+                                vec![("gap_ns", J::int(s.spin_gap_ns))],
+                            ),
                         ),
                         (
                             "spin_handoff",
-                            with(lat_json(&r.raw_spin), vec![("gap_ns", J::int(s.spin_gap_ns))]),
+                            with(
+                                lat_json(&r.raw_spin),
+                                vec![("gap_ns", J::int(s.spin_gap_ns))],
+                            ),
                         ),
                         (
                             "gap_long",
-                            with(lat_json(&r.futex_sleep_gap), vec![("gap_ns", J::int(s.sleep_gap_ns))]),
+                            with(
+                                lat_json(&r.futex_sleep_gap),
+                                vec![("gap_ns", J::int(s.sleep_gap_ns))],
+                            ),
                         ),
                     ]),
                 ),
@@ -711,12 +773,20 @@ fn to_json(m: &Machine, s: &Sizes, quick: bool, r: &Results) -> J {
                     with(
                         rate_json(&r.batched, "records_per_s"),
                         vec![
-                            ("payload_bytes_per_s_best", J::num(r.batched.best * rec_bytes)),
+                            (
+                                "payload_bytes_per_s_best",
+                                J::num(r.batched.best * rec_bytes),
+                            ),
                             (
                                 "log_bytes_per_s_best",
-                                J::num(r.batched.best * r.batched_log_bytes as f64 / s.records as f64),
+                                J::num(
+                                    r.batched.best * r.batched_log_bytes as f64 / s.records as f64,
+                                ),
                             ),
-                            ("appending_thread_page_faults", J::int(r.batched_writer_faults)),
+                            (
+                                "appending_thread_page_faults",
+                                J::int(r.batched_writer_faults),
+                            ),
                             ("ratio_to_memcpy", J::num(r.batched.best / memcpy_rec)),
                             ("ratio_to_write", J::num(r.batched.best / write_rec)),
                             ("target_records_per_s", J::num(TARGET_BATCHED)),
@@ -740,9 +810,15 @@ fn to_json(m: &Machine, s: &Sizes, quick: bool, r: &Results) -> J {
                     with(
                         rate_json(&r.read_all, "records_per_s"),
                         vec![
-                            ("payload_bytes_per_s_best", J::num(r.read_all.best * rec_bytes)),
+                            (
+                                "payload_bytes_per_s_best",
+                                J::num(r.read_all.best * rec_bytes),
+                            ),
                             ("ratio_to_memcpy", J::num(r.read_all.best / memcpy_rec)),
-                            ("ratio_to_sum_values", J::num(r.read_all.best / r.sum_values.best)),
+                            (
+                                "ratio_to_sum_values",
+                                J::num(r.read_all.best / r.sum_values.best),
+                            ),
                             ("target_records_per_s", J::num(TARGET_READ)),
                             ("target_met", J::Bool(r.read_all.best >= TARGET_READ)),
                         ],
@@ -774,8 +850,14 @@ fn to_json(m: &Machine, s: &Sizes, quick: bool, r: &Results) -> J {
                     with(
                         wake_json(&r.wake_spin, s.spin_gap_ns, s.spin),
                         vec![
-                            ("ratio_p50_to_spin_handoff", J::num(r.wake_spin.latency.p50 / r.raw_spin.p50)),
-                            ("ratio_p99_to_spin_handoff", J::num(r.wake_spin.latency.p99 / r.raw_spin.p99)),
+                            (
+                                "ratio_p50_to_spin_handoff",
+                                J::num(r.wake_spin.latency.p50 / r.raw_spin.p50),
+                            ),
+                            (
+                                "ratio_p99_to_spin_handoff",
+                                J::num(r.wake_spin.latency.p99 / r.raw_spin.p99),
+                            ),
                             ("target_p50_ns", J::num(TARGET_SPIN_P50_NS)),
                             ("target_p99_ns", J::num(TARGET_SPIN_P99_NS)),
                             ("target_met", J::Bool(spin_met(r))),

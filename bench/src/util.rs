@@ -36,6 +36,64 @@ pub fn spin_until(deadline_ns: u64) {
     }
 }
 
+/// Waits until CLOCK_MONOTONIC reaches `deadline_ns`, the way the wake-up tests
+/// pace the side that publishes: spinning by default, so that the waiter's vCPU is
+/// the only idle one and every wake-up crosses cores (the case the targets are
+/// about); with `ONCELOG_BENCH_PACING=sleep`, asleep in `clock_nanosleep` (timer
+/// slack 1 ns), which lets the scheduler wake the waiter on the waker's own CPU and
+/// measures that regime instead.
+pub fn pace_until(deadline_ns: u64) {
+    use std::sync::OnceLock;
+    static SPIN: OnceLock<bool> = OnceLock::new();
+    let spin = *SPIN.get_or_init(|| {
+        // SAFETY: PR_SET_TIMERSLACK only changes this thread's timer slack.
+        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+        std::env::var("ONCELOG_BENCH_PACING").map_or(true, |v| v != "sleep")
+    });
+    if spin {
+        spin_until(deadline_ns);
+        return;
+    }
+    let ts = libc::timespec {
+        tv_sec: (deadline_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (deadline_ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: a valid absolute timespec; EINTR just ends the wait early.
+    unsafe {
+        libc::clock_nanosleep(
+            libc::CLOCK_MONOTONIC,
+            libc::TIMER_ABSTIME,
+            &ts,
+            std::ptr::null_mut(),
+        )
+    };
+}
+
+/// The options of every store the bench opens: the defaults, except that the
+/// diagnostic variable `ONCELOG_BENCH_PREFAULT_BYTES` overrides `prefault_bytes`
+/// (the report then says so).
+pub fn store_options() -> oncelog::StoreOptions {
+    let mut o = oncelog::StoreOptions::default();
+    if let Some(b) = prefault_override() {
+        o.prefault_bytes = b;
+    }
+    o
+}
+
+/// The value of `ONCELOG_BENCH_PREFAULT_BYTES`, if set.
+pub fn prefault_override() -> Option<u64> {
+    std::env::var("ONCELOG_BENCH_PREFAULT_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+}
+
+/// `ONCELOG_BENCH_PACING` when it is not the default.
+pub fn pacing_override() -> Option<String> {
+    std::env::var("ONCELOG_BENCH_PACING")
+        .ok()
+        .filter(|v| v == "sleep")
+}
+
 /// A directory under `std::env::temp_dir()`, removed with its contents when dropped.
 pub struct TempDir {
     path: PathBuf,

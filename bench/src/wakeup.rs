@@ -7,9 +7,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use oncelog::{Record, Store, StoreOptions};
+use oncelog::{Record, Store};
 
-use crate::util::{now_ns, spin_until, Latency, Res, KEY_LEN, VALUE_LEN};
+use crate::util::{now_ns, pace_until, Latency, Res, KEY_LEN, VALUE_LEN};
 use crate::workloads::{BenchStore, TOPIC};
 
 /// What one or more wake-up runs measured.
@@ -87,7 +87,9 @@ pub fn wake_latency(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()?;
+    let usage0 = thread_usage();
     let mut samples = Vec::with_capacity(n);
+    let mut stamps = Vec::with_capacity(n);
     let mut failure = None;
     while samples.len() < n {
         let batch = match reader.poll(Duration::from_secs(10), spin) {
@@ -107,7 +109,9 @@ pub fn wake_latency(
             let v = rec.value.ok_or("record without value")?;
             let mut stamp = [0u8; 8];
             stamp.copy_from_slice(&v[..8]);
-            samples.push(t.saturating_sub(u64::from_le_bytes(stamp)));
+            let stamp = u64::from_le_bytes(stamp);
+            stamps.push(stamp);
+            samples.push(t.saturating_sub(stamp));
         }
     }
     if let Some(f) = failure {
@@ -125,6 +129,19 @@ pub fn wake_latency(
         .skip(warmup)
         .map(|w| w.parse::<u64>())
         .collect::<Result<Vec<_>, _>>()?;
+    let usage1 = thread_usage();
+    if std::env::var_os("ONCELOG_BENCH_DUMP").is_some() {
+        eprintln!(
+            "reader thread during the round: {} involuntary and {} voluntary context switches, {} page faults",
+            usage1.0 - usage0.0,
+            usage1.1 - usage0.1,
+            usage1.2 - usage0.2
+        );
+    }
+    crate::util::dump(
+        &format!("stamps-gap{gap_ns}-spin{}-{}", spin.as_nanos(), now_ns()),
+        &stamps,
+    );
     let records = samples.len();
     samples.drain(..warmup.min(records));
     Ok(WakeRun {
@@ -135,24 +152,45 @@ pub fn wake_latency(
     })
 }
 
-/// The child of [`wake_latency`]: `__wake-writer <store> <n> <gap_ns>`. Appends `n`
-/// single-record batches, each `gap_ns` after the previous append returned (busy
-/// wait: the pacing must not depend on the writer's own wake-up), then prints the
-/// duration of every `append()` call in ns.
+/// (involuntary context switches, voluntary ones, page faults) of this thread.
+fn thread_usage() -> (i64, i64, i64) {
+    // SAFETY: all-zero is a valid rusage; getrusage fills it.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) };
+    (u.ru_nivcsw, u.ru_nvcsw, u.ru_minflt + u.ru_majflt)
+}
+
+/// Pause of the writer after its first record (see [`wake_writer_main`]).
+pub const START_UP_PAUSE_MS: u64 = 50;
+
+/// The child of [`wake_latency`]: `__wake-writer <store> <n> <gap_ns>`. Appends one
+/// record, pauses [`START_UP_PAUSE_MS`], then appends the other `n - 1`
+/// single-record batches, each `gap_ns` after the previous append returned (see
+/// [`pace_until`]), then prints the duration of every `append()` call in ns.
 pub fn wake_writer_main(args: &[String]) -> Res<()> {
     let [dir, n, gap] = args else {
         return Err("usage: __wake-writer <store> <n> <gap_ns>".into());
     };
     let n: usize = n.parse()?;
     let gap: u64 = gap.parse()?;
-    let store = Store::open(dir, StoreOptions::default())?;
+    let store = Store::open(dir, crate::util::store_options())?;
     let p = store.partition(TOPIC, 0)?;
     let key = [b'w'; KEY_LEN];
     let mut value = [0u8; VALUE_LEN];
     let mut took = Vec::with_capacity(n);
     let mut last = now_ns();
-    for _ in 0..n {
-        spin_until(last + gap);
+    for i in 0..n {
+        if i == 1 {
+            // Let the store's start-up work finish before the paced records: the
+            // first append reserves the segment's first blocks and sends the
+            // pre-faulter to populate the first pages, milliseconds of CPU on a
+            // background thread that would otherwise preempt the spinning reader or
+            // this writer (both cores are busy here). Steady state is measured.
+            std::thread::sleep(Duration::from_millis(START_UP_PAUSE_MS));
+            last = now_ns();
+        }
+        pace_until(last + gap);
         let t0 = now_ns();
         value[..8].copy_from_slice(&t0.to_le_bytes());
         p.append(&[Record::keyed(&key, &value)])?;

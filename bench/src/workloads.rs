@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use oncelog::{Partition, Record, Store, StoreOptions, TopicConfig};
+use oncelog::{Partition, Record, Store, TopicConfig};
 
 use crate::util::{sum_bytes, Payload, Res, TempDir};
 
@@ -11,7 +11,7 @@ pub const TOPIC: &str = "bench";
 
 /// A fresh store in its own temporary directory, with one single-partition topic.
 pub struct BenchStore {
-    // Declared in drop order matters less than the explicit Drop below.
+    // Dropped in the order the `Drop` impl below chooses, not in declaration order.
     partition: Option<Partition>,
     store: Option<Store>,
     dir: Option<TempDir>,
@@ -21,7 +21,7 @@ impl BenchStore {
     /// Creates the directory, opens the store (default options) and the topic.
     pub fn new(tag: &str) -> Res<BenchStore> {
         let dir = TempDir::new(tag)?;
-        let store = Store::open(dir.path(), StoreOptions::default())?;
+        let store = Store::open(dir.path(), crate::util::store_options())?;
         store.create_topic(TOPIC, 1, TopicConfig::default())?;
         let partition = store.partition(TOPIC, 0)?;
         Ok(BenchStore {
@@ -237,7 +237,7 @@ fn prefetch(p: *const u8) {
 /// mappings, as a consumer in another process has (page-cache hits, but every page
 /// takes a minor fault on first touch). Returns seconds.
 pub fn read_all_new_mapping(bs: &BenchStore, payload: &Payload, expected_sum: u64) -> Res<f64> {
-    let store = Store::open(bs.path(), StoreOptions::default())?;
+    let store = Store::open(bs.path(), crate::util::store_options())?;
     let p = store.partition(TOPIC, 0)?;
     let secs = read_all(&p, payload, expected_sum, ReadVia::Reader)?;
     drop(p);

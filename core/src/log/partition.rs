@@ -387,6 +387,10 @@ impl PartitionLog {
         let guard = self.lock()?;
         let info = self.append_locked(&guard, records, len, now, opts)?;
         drop(guard);
+        // Wake readers after unlocking: a futex wake is a syscall, and no other
+        // appender should wait for it.
+        let block = self.block();
+        block.wait.notify_after_publish(&block.metrics);
         match opts.durability.unwrap_or(self.options.durability) {
             Durability::Synced => self.sync_to(info.last_offset + 1)?,
             Durability::None | Durability::Written => {}
@@ -423,17 +427,39 @@ impl PartitionLog {
         let pos = tail.end_position.load(Ordering::Relaxed);
         let reserved = tail.reserved_len.load(Ordering::Relaxed);
         let needed = pos + len as u64;
-        if needed > reserved {
+        // Reserve ahead of the writer, not at it: keep at least `prefault_bytes` (and
+        // half a reservation) reserved past this batch, so that the pre-faulter, which
+        // may only touch reserved bytes, is never held back to the writer's position.
+        let ahead = self
+            .options
+            .prefault_bytes
+            .max(self.options.reserve_bytes / 2);
+        let want = (needed + ahead).min(self.config.segment_bytes).max(needed);
+        if want > reserved {
             let grow_to = (reserved + self.options.reserve_bytes)
-                .max(needed)
-                .min(self.config.segment_bytes);
-            crate::fs::reserve(
+                .max(want)
+                .min(self.config.segment_bytes)
+                .max(needed);
+            match crate::fs::reserve(
                 seg.log_file()?,
                 seg.log_path(),
                 reserved,
                 grow_to - reserved,
-            )?;
-            tail.reserved_len.store(grow_to, Ordering::Relaxed);
+            ) {
+                Ok(()) => tail.reserved_len.store(grow_to, Ordering::Relaxed),
+                // The head start failed (disk nearly full, file-size limit): this
+                // batch's own bytes may still fit.
+                Err(_) if needed > reserved => {
+                    crate::fs::reserve(
+                        seg.log_file()?,
+                        seg.log_path(),
+                        reserved,
+                        needed - reserved,
+                    )?;
+                    tail.reserved_len.store(needed, Ordering::Relaxed);
+                }
+                Err(_) => {}
+            }
         }
         // SAFETY: we hold the append lock; [pos, pos + len) is reserved on disk, lies
         // in the writable mapping of the active segment, and is past the published end.
@@ -458,7 +484,6 @@ impl PartitionLog {
         tail.end_position.store(needed, Ordering::Relaxed);
         tail.end_offset.store(last_offset + 1, Ordering::Release);
         crate::failpoint::hit("append.after_publish");
-        block.wait.notify_after_publish(&block.metrics);
 
         let m = &block.metrics;
         m.records_appended
