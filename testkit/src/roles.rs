@@ -10,6 +10,7 @@
 //! | `fill` | `ready`, `ack ...` per batch, then `err <kind>` (exit 0) |
 //! | `probe` | `probe <base> <open us> <append us> <read us> <repairs>` |
 //! | `fork-hold` | `forked <child pid>`, then `closed` |
+//! | `follow` | as `read`, plus `batch <base> <last> <digest of its bytes>` before each batch's records, `jump <from> <to>` after each `offset_out_of_range`; ends with `done <count> <jumps> <sequence digest>` |
 //!
 //! Every role takes `--store DIR --topic T [--partition P]` and optionally
 //! `--reserve-bytes B` for the store it opens and `--nofile-limit N` (its
@@ -19,7 +20,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use oncelog::{Partition, Record, Store, StoreOptions};
+use oncelog::{ErrorKind, Partition, Reader, Record, Store, StoreOptions};
 
 use crate::args::Args;
 use crate::payload::{self, Kind};
@@ -75,6 +76,7 @@ pub fn run(name: &str, args: &Args) -> RoleResult {
         "fill" => fill(args),
         "probe" => probe(args),
         "fork-hold" => fork_hold(args),
+        "follow" => follow(args),
         _ => Err(format!("unknown subcommand {name:?}").into()),
     }
 }
@@ -220,6 +222,119 @@ fn read(args: &Args) -> RoleResult {
     }
     say(&format!("done {count} {fold:016x}"));
     Ok(())
+}
+
+/// `follow [--from O] [--timeout-ms T] [--pause-us U]`: follows the partition like
+/// `read` (every batch's CRC and every record's self-check verified, offsets checked
+/// to be dense), sleeping `U` µs after each batch, until the stop sentinel; each
+/// batch is reported with a digest of its stored bytes (header included). Retention
+/// may delete what it has not read yet: an error whose kind is exactly
+/// `offset_out_of_range` (from creating the reader, polling, or seeking) makes it
+/// report `jump <next> <start>` and seek to `Partition::start_offset()`, retrying
+/// while the start keeps moving (`--from` past the end is out of range too, and
+/// jumps back). Any other error is `corrupt` (exit 3).
+fn follow(args: &Args) -> RoleResult {
+    let part = open(args)?;
+    let from: i64 = args.get_or("from", 0)?;
+    let deadline = Instant::now() + Duration::from_millis(args.get_or("timeout-ms", 30_000)?);
+    let pause = Duration::from_micros(args.get_or("pause-us", 0)?);
+    let corrupt = |offset: i64, why: String| Failure {
+        line: format!("corrupt {offset} {why}"),
+        code: EXIT_CORRUPT,
+    };
+    let out_of_range = |e: &oncelog::Error| e.kind() == ErrorKind::OffsetOutOfRange;
+    let mut reader: Option<Reader> = match part.reader(from) {
+        Ok(r) => Some(r.verify_crc(true)),
+        Err(e) if out_of_range(&e) => None,
+        Err(e) => return Err(corrupt(from, format!("{}: {}", e.kind(), e.message()))),
+    };
+    say("ready");
+    let (mut next, mut count, mut jumps, mut fold) = (from, 0u64, 0u64, payload::FOLD_START);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Failure {
+                line: format!("timeout {next}"),
+                code: EXIT_TIMEOUT,
+            });
+        }
+        let r = match reader.as_mut() {
+            Some(r) => r,
+            None => {
+                // The offset we need is gone: start over at the log start.
+                let start = part.start_offset();
+                match part.reader(start) {
+                    Ok(r) => {
+                        say(&format!("jump {next} {start}"));
+                        jumps += 1;
+                        next = start;
+                        reader.insert(r.verify_crc(true))
+                    }
+                    Err(e) if out_of_range(&e) => continue,
+                    Err(e) => return Err(corrupt(next, format!("{}: {}", e.kind(), e.message()))),
+                }
+            }
+        };
+        let batch = match r.poll(left.min(Duration::from_millis(200)), Duration::ZERO) {
+            Ok(Some(batch)) => batch,
+            Ok(None) => continue,
+            Err(e) if out_of_range(&e) => {
+                // Seek this reader to the log start, again while the start moves.
+                let mut seeks = 0;
+                loop {
+                    let start = part.start_offset();
+                    match r.seek(start) {
+                        Ok(()) => {
+                            say(&format!("jump {next} {start}"));
+                            jumps += 1;
+                            next = start;
+                            break;
+                        }
+                        Err(e) if out_of_range(&e) && seeks < 10_000 => seeks += 1,
+                        Err(e) => {
+                            return Err(corrupt(
+                                next,
+                                format!("seek to {start}: {}: {}", e.kind(), e.message()),
+                            ))
+                        }
+                    }
+                }
+                continue;
+            }
+            Err(e) => return Err(corrupt(next, format!("{}: {}", e.kind(), e.message()))),
+        };
+        let header = batch.header();
+        say(&format!(
+            "batch {} {} {}",
+            header.base_offset,
+            header.last_offset(),
+            payload::digest(None, Some(batch.batch().bytes()))
+        ));
+        for record in batch.records() {
+            let record = record.map_err(|e| corrupt(next, e.message().to_string()))?;
+            if record.offset != next {
+                return Err(corrupt(next, format!("got offset {}", record.offset)));
+            }
+            let digest = payload::digest(record.key, record.value);
+            match payload::classify(record.key, record.value) {
+                Ok(Kind::Data { writer, seq }) => {
+                    say(&format!("rec {next} {writer} {seq} {digest}"));
+                }
+                Ok(Kind::Stop) => {
+                    say(&format!("stop {next}"));
+                    say(&format!("done {count} {jumps} {fold:016x}"));
+                    return Ok(());
+                }
+                Err(why) => return Err(corrupt(next, why)),
+            }
+            fold = payload::fold(fold, next, &digest);
+            count += 1;
+            next += 1;
+        }
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
+    }
 }
 
 /// `wait --offset O --timeout-ms T`: blocks in `Partition::wait_for`.
