@@ -473,17 +473,14 @@ fn clean_shutdown(root: &Path, _options: &StoreOptions) -> Result<()> {
             log.set_len(end_pos)
                 .map_err(|e| Error::io("truncate", &log_path, e))?;
             ofs::sync_data(&log, &log_path)?;
+            let time_entries = seal_time_index(&dir, base, tail)?;
             for (ext, n, size) in [
                 (
                     segment::INDEX_EXT,
                     tail.index_entries.load(Ordering::Acquire),
                     8u64,
                 ),
-                (
-                    segment::TIME_INDEX_EXT,
-                    tail.time_entries.load(Ordering::Acquire),
-                    12u64,
-                ),
+                (segment::TIME_INDEX_EXT, time_entries, 12u64),
             ] {
                 let path = segment::file_path(&dir, base, ext);
                 let f = ofs::open_rw(&path, false)?;
@@ -499,4 +496,36 @@ fn clean_shutdown(root: &Path, _options: &StoreOptions) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Kafka's last step for a segment that stops being written: a final time-index
+/// entry with the segment's largest timestamp, if the index does not end with it.
+/// Returns the entry count.
+fn seal_time_index(dir: &Path, base: i64, tail: &crate::shm::control::Tail) -> Result<u32> {
+    use std::os::unix::fs::FileExt;
+    let count = tail.time_entries.load(Ordering::Acquire);
+    let max = tail.max_timestamp.load(Ordering::Acquire);
+    if max == i64::MIN {
+        return Ok(count);
+    }
+    let path = segment::file_path(dir, base, segment::TIME_INDEX_EXT);
+    let file = ofs::open_rw(&path, false)?;
+    if count > 0 {
+        let mut last = [0u8; 8];
+        file.read_exact_at(&mut last, u64::from(count - 1) * 12)
+            .map_err(|e| Error::io("read", &path, e))?;
+        if i64::from_be_bytes(last) >= max {
+            return Ok(count);
+        }
+    }
+    let relative = tail.offset_of_max_timestamp.load(Ordering::Acquire) - base;
+    let Ok(relative) = i32::try_from(relative) else {
+        return Ok(count);
+    };
+    let mut entry = [0u8; 12];
+    entry[..8].copy_from_slice(&max.to_be_bytes());
+    entry[8..].copy_from_slice(&relative.to_be_bytes());
+    file.write_all_at(&entry, u64::from(count) * 12)
+        .map_err(|e| Error::io("write", &path, e))?;
+    Ok(count + 1)
 }
