@@ -41,6 +41,11 @@ pub struct PartitionMetrics {
     pub segments_deleted: u64,
     /// Wake-ups sent to waiting readers.
     pub wakeups: u64,
+    /// Batches whose CRC the last first-open recovery verified: the unsynced tail
+    /// past the recovery point (0 after a clean close).
+    pub recovery_verified_batches: u64,
+    /// 1 if that recovery cut off a damaged or torn tail.
+    pub recovery_truncations: u64,
 }
 
 impl Partition {
@@ -183,6 +188,8 @@ impl Partition {
             segments_rolled: l(&m.segments_rolled),
             segments_deleted: l(&m.segments_deleted),
             wakeups: l(&m.wakeups),
+            recovery_verified_batches: l(&m.recovery_verified_batches),
+            recovery_truncations: l(&m.recovery_truncations),
         }
     }
 

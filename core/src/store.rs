@@ -412,6 +412,11 @@ fn recover_into_fresh_ctl(dir: &Path, config: &TopicConfig, options: &StoreOptio
         .sync
         .synced_offset
         .store(rp.min(report.end_offset), Ordering::Release);
+    let m = &block.metrics;
+    m.recovery_verified_batches
+        .store(report.batches_verified, Ordering::Relaxed);
+    m.recovery_truncations
+        .store(u64::from(report.truncated.is_some()), Ordering::Relaxed);
     ctl.publish_initialised();
     Ok(())
 }

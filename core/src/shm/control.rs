@@ -92,6 +92,10 @@ pub struct Metrics {
     pub segments_deleted: AtomicU64,
     /// Wake-ups issued to waiting readers.
     pub wakeups: AtomicU64,
+    /// Batches whose CRC the first opener's recovery verified (the unsynced tail).
+    pub recovery_verified_batches: AtomicU64,
+    /// 1 if that recovery cut off a damaged or torn tail.
+    pub recovery_truncations: AtomicU64,
 }
 
 /// The whole control block, `#[repr(C)]` at offset 0 of `partition.ctl`.
