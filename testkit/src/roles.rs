@@ -67,6 +67,60 @@ pub fn say(line: &str) {
     }
 }
 
+/// Builds the failure of a reading role that found something wrong at `offset`.
+fn corrupt(offset: i64, why: String) -> Failure {
+    Failure {
+        line: format!("corrupt {offset} {why}"),
+        code: EXIT_CORRUPT,
+    }
+}
+
+/// What a reading role has checked so far: the offset it expects next, how many
+/// records it saw, and a fold of their digests.
+struct Tally {
+    next: i64,
+    count: u64,
+    fold: u64,
+}
+
+impl Tally {
+    fn new(from: i64) -> Tally {
+        Tally {
+            next: from,
+            count: 0,
+            fold: payload::FOLD_START,
+        }
+    }
+
+    /// Checks one record (dense offset, self-checked payload) and reports it; at
+    /// the stop record prints `stop` and the `done` line and returns `Ok(true)`.
+    fn check(
+        &mut self,
+        record: oncelog::Result<oncelog::RecordView<'_>>,
+        done: impl FnOnce(&Tally) -> String,
+    ) -> Result<bool, Failure> {
+        let next = self.next;
+        let record = record.map_err(|e| corrupt(next, e.message().to_string()))?;
+        if record.offset != next {
+            return Err(corrupt(next, format!("got offset {}", record.offset)));
+        }
+        let digest = payload::digest(record.key, record.value);
+        match payload::classify(record.key, record.value) {
+            Ok(Kind::Data { writer, seq }) => say(&format!("rec {next} {writer} {seq} {digest}")),
+            Ok(Kind::Stop) => {
+                say(&format!("stop {next}"));
+                say(&done(self));
+                return Ok(true);
+            }
+            Err(why) => return Err(corrupt(next, why)),
+        }
+        self.fold = payload::fold(self.fold, next, &digest);
+        self.count += 1;
+        self.next += 1;
+        Ok(false)
+    }
+}
+
 /// Runs the role named `name`.
 pub fn run(name: &str, args: &Args) -> RoleResult {
     match name {
@@ -180,47 +234,32 @@ fn read(args: &Args) -> RoleResult {
     let deadline = Instant::now() + Duration::from_millis(args.get_or("timeout-ms", 30_000)?);
     let mut reader = part.reader(from)?.verify_crc(true);
     say("ready");
-    let corrupt = |offset: i64, why: String| Failure {
-        line: format!("corrupt {offset} {why}"),
-        code: EXIT_CORRUPT,
-    };
-    let (mut next, mut count, mut fold) = (from, 0u64, payload::FOLD_START);
-    while next < until {
+    let mut tally = Tally::new(from);
+    while tally.next < until {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(Failure {
-                line: format!("timeout {next}"),
+                line: format!("timeout {}", tally.next),
                 code: EXIT_TIMEOUT,
             });
         }
         let batch = match reader.poll(left.min(Duration::from_millis(200)), Duration::ZERO) {
             Ok(Some(batch)) => batch,
             Ok(None) => continue,
-            Err(e) => return Err(corrupt(next, format!("{}: {}", e.kind(), e.message()))),
+            Err(e) => {
+                return Err(corrupt(
+                    tally.next,
+                    format!("{}: {}", e.kind(), e.message()),
+                ))
+            }
         };
         for record in batch.records() {
-            let record = record.map_err(|e| corrupt(next, e.message().to_string()))?;
-            if record.offset != next {
-                return Err(corrupt(next, format!("got offset {}", record.offset)));
+            if tally.check(record, |t| format!("done {} {:016x}", t.count, t.fold))? {
+                return Ok(());
             }
-            let digest = payload::digest(record.key, record.value);
-            match payload::classify(record.key, record.value) {
-                Ok(Kind::Data { writer, seq }) => {
-                    say(&format!("rec {next} {writer} {seq} {digest}"));
-                }
-                Ok(Kind::Stop) => {
-                    say(&format!("stop {next}"));
-                    say(&format!("done {count} {fold:016x}"));
-                    return Ok(());
-                }
-                Err(why) => return Err(corrupt(next, why)),
-            }
-            fold = payload::fold(fold, next, &digest);
-            count += 1;
-            next += 1;
         }
     }
-    say(&format!("done {count} {fold:016x}"));
+    say(&format!("done {} {:016x}", tally.count, tally.fold));
     Ok(())
 }
 
@@ -238,10 +277,6 @@ fn follow(args: &Args) -> RoleResult {
     let from: i64 = args.get_or("from", 0)?;
     let deadline = Instant::now() + Duration::from_millis(args.get_or("timeout-ms", 30_000)?);
     let pause = Duration::from_micros(args.get_or("pause-us", 0)?);
-    let corrupt = |offset: i64, why: String| Failure {
-        line: format!("corrupt {offset} {why}"),
-        code: EXIT_CORRUPT,
-    };
     let out_of_range = |e: &oncelog::Error| e.kind() == ErrorKind::OffsetOutOfRange;
     let mut reader: Option<Reader> = match part.reader(from) {
         Ok(r) => Some(r.verify_crc(true)),
@@ -249,12 +284,12 @@ fn follow(args: &Args) -> RoleResult {
         Err(e) => return Err(corrupt(from, format!("{}: {}", e.kind(), e.message()))),
     };
     say("ready");
-    let (mut next, mut count, mut jumps, mut fold) = (from, 0u64, 0u64, payload::FOLD_START);
+    let (mut tally, mut jumps) = (Tally::new(from), 0u64);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(Failure {
-                line: format!("timeout {next}"),
+                line: format!("timeout {}", tally.next),
                 code: EXIT_TIMEOUT,
             });
         }
@@ -265,13 +300,18 @@ fn follow(args: &Args) -> RoleResult {
                 let start = part.start_offset();
                 match part.reader(start) {
                     Ok(r) => {
-                        say(&format!("jump {next} {start}"));
+                        say(&format!("jump {} {start}", tally.next));
                         jumps += 1;
-                        next = start;
+                        tally.next = start;
                         reader.insert(r.verify_crc(true))
                     }
                     Err(e) if out_of_range(&e) => continue,
-                    Err(e) => return Err(corrupt(next, format!("{}: {}", e.kind(), e.message()))),
+                    Err(e) => {
+                        return Err(corrupt(
+                            tally.next,
+                            format!("{}: {}", e.kind(), e.message()),
+                        ))
+                    }
                 }
             }
         };
@@ -285,15 +325,15 @@ fn follow(args: &Args) -> RoleResult {
                     let start = part.start_offset();
                     match r.seek(start) {
                         Ok(()) => {
-                            say(&format!("jump {next} {start}"));
+                            say(&format!("jump {} {start}", tally.next));
                             jumps += 1;
-                            next = start;
+                            tally.next = start;
                             break;
                         }
                         Err(e) if out_of_range(&e) && seeks < 10_000 => seeks += 1,
                         Err(e) => {
                             return Err(corrupt(
-                                next,
+                                tally.next,
                                 format!("seek to {start}: {}: {}", e.kind(), e.message()),
                             ))
                         }
@@ -301,7 +341,12 @@ fn follow(args: &Args) -> RoleResult {
                 }
                 continue;
             }
-            Err(e) => return Err(corrupt(next, format!("{}: {}", e.kind(), e.message()))),
+            Err(e) => {
+                return Err(corrupt(
+                    tally.next,
+                    format!("{}: {}", e.kind(), e.message()),
+                ))
+            }
         };
         let header = batch.header();
         say(&format!(
@@ -311,25 +356,10 @@ fn follow(args: &Args) -> RoleResult {
             payload::digest(None, Some(batch.batch().bytes()))
         ));
         for record in batch.records() {
-            let record = record.map_err(|e| corrupt(next, e.message().to_string()))?;
-            if record.offset != next {
-                return Err(corrupt(next, format!("got offset {}", record.offset)));
+            let done = |t: &Tally| format!("done {} {jumps} {:016x}", t.count, t.fold);
+            if tally.check(record, done)? {
+                return Ok(());
             }
-            let digest = payload::digest(record.key, record.value);
-            match payload::classify(record.key, record.value) {
-                Ok(Kind::Data { writer, seq }) => {
-                    say(&format!("rec {next} {writer} {seq} {digest}"));
-                }
-                Ok(Kind::Stop) => {
-                    say(&format!("stop {next}"));
-                    say(&format!("done {count} {jumps} {fold:016x}"));
-                    return Ok(());
-                }
-                Err(why) => return Err(corrupt(next, why)),
-            }
-            fold = payload::fold(fold, next, &digest);
-            count += 1;
-            next += 1;
         }
         if !pause.is_zero() {
             std::thread::sleep(pause);
