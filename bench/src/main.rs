@@ -34,9 +34,6 @@ use util::{Latency, Payload, Rate, Res, REC_LEN};
 use wakeup::{WakeResult, WakeRun};
 use workloads::ReadVia;
 
-/// Bytes ahead of the current record that the prefetching read diagnostic touches.
-const PREFETCH_AHEAD: usize = 2048;
-
 const USAGE: &str = "usage: oncelog-bench [--quick] [--json]
   --quick   tiny sizes (a smoke test: the whole run takes a few seconds)
   --json    print one JSON object instead of the table";
@@ -113,7 +110,6 @@ struct Results {
     single: Rate,
     read_all: Rate,
     read_all_raw_batch: Rate,
-    read_all_prefetch: Rate,
     read_all_new_mapping: Rate,
     wake_spin: WakeResult,
     wake_sleep: WakeResult,
@@ -230,7 +226,6 @@ fn measure(s: &Sizes) -> Res<Results> {
     };
     let read_all = read(ReadVia::Reader)?;
     let read_all_raw_batch = read(ReadVia::RawBatch)?;
-    let read_all_prefetch = read(ReadVia::ReaderPrefetch(PREFETCH_AHEAD))?;
     let secs = util::repeat(s.reps.min(3), || {
         workloads::read_all_new_mapping(&store, &payload, expected_sum)
     })?;
@@ -279,7 +274,6 @@ fn measure(s: &Sizes) -> Res<Results> {
         single,
         read_all,
         read_all_raw_batch,
-        read_all_prefetch,
         read_all_new_mapping,
         wake_spin,
         wake_sleep,
@@ -563,16 +557,6 @@ fn print_table(m: &Machine, s: &Sizes, quick: bool, r: &Results) {
         x.best / memcpy_rec,
         x.best / r.sum_values.best,
     );
-    let x = &r.read_all_prefetch;
-    println!(
-        "  {:<52} {:>14} ({:>6.2}) {:>5.2} GB/s payload  {:.2}x (a) {:.2}x (r)   (diagnostic)",
-        format!("4b read-all, reader prefetches {PREFETCH_AHEAD} B ahead"),
-        mrec(x.best),
-        x.median / 1e6,
-        x.best * rec_bytes / 1e9,
-        x.best / memcpy_rec,
-        x.best / r.sum_values.best,
-    );
     let x = &r.read_all_new_mapping;
     println!(
         "  {:<52} {:>14} ({:>6.2}) {:>5.2} GB/s payload  {:.2}x (a) {:.2}x (r)   (no target)",
@@ -827,13 +811,6 @@ fn to_json(m: &Machine, s: &Sizes, quick: bool, r: &Results) -> J {
                 (
                     "read_all_raw_batch_diagnostic",
                     rate_json(&r.read_all_raw_batch, "records_per_s"),
-                ),
-                (
-                    "read_all_prefetch_diagnostic",
-                    with(
-                        rate_json(&r.read_all_prefetch, "records_per_s"),
-                        vec![("prefetch_ahead_bytes", J::int(PREFETCH_AHEAD as u64))],
-                    ),
                 ),
                 (
                     "read_all_new_mapping",

@@ -136,10 +136,6 @@ pub enum ReadVia {
     /// `ReadBatch::batch().records()`: the raw batch decoder under that wrapper.
     /// Diagnostic: the difference is the wrapper's cost.
     RawBatch,
-    /// As `Reader`, plus a software prefetch of the batch bytes this many bytes ahead
-    /// of the record being read (the bytes are public: `ReadBatch::batch().bytes()`).
-    /// Diagnostic: how much of the time is waiting for memory.
-    ReaderPrefetch(usize),
 }
 
 /// Workload 4: reads every record from offset 0 and sums every value byte; checks
@@ -151,7 +147,6 @@ pub fn read_all(p: &Partition, payload: &Payload, expected_sum: u64, via: ReadVi
     let (n, sum) = match via {
         ReadVia::Reader => read_via_reader(p)?,
         ReadVia::RawBatch => read_via_raw_batch(p)?,
-        ReadVia::ReaderPrefetch(ahead) => read_via_reader_prefetch(p, ahead)?,
     };
     let secs = t.elapsed().as_secs_f64();
     if n != payload.n || sum != expected_sum {
@@ -195,42 +190,6 @@ fn read_via_raw_batch(p: &Partition) -> Res<(usize, u64)> {
         }
     }
     Ok((n, sum))
-}
-
-#[inline(never)]
-fn read_via_reader_prefetch(p: &Partition, ahead: usize) -> Res<(usize, u64)> {
-    let mut reader = p.reader(0)?;
-    let mut n = 0usize;
-    let mut sum = 0u64;
-    while let Some(batch) = reader.next_batch()? {
-        let bytes = batch.batch().bytes();
-        let base = bytes.as_ptr() as usize;
-        let mut next = 0usize;
-        for rec in batch.records() {
-            let rec = rec?;
-            if let Some(v) = rec.value {
-                let at = v.as_ptr() as usize - base;
-                while next < (at + ahead).min(bytes.len()) {
-                    prefetch(bytes[next..].as_ptr());
-                    next += 64;
-                }
-                sum = sum_bytes(sum, v);
-            }
-            n += 1;
-        }
-    }
-    Ok((n, sum))
-}
-
-#[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it never faults.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Workload 4 through a second `Store` handle on the same directory: its own, new
