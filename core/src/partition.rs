@@ -131,6 +131,7 @@ impl Partition {
     /// The first offset whose record has a timestamp at or after `timestamp_ms`, or
     /// `None` if every record is older (Kafka's `offsetsForTimes`).
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<i64>> {
+        self.log.check_fork()?;
         let list = self.log.segments()?;
         let tail = &self.log.block().tail;
         let mut start = None;

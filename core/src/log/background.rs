@@ -37,6 +37,7 @@ pub struct Background {
     sync_tx: Mutex<Option<Sender<SyncJob>>>,
     prefault_tx: Mutex<Option<Sender<PrefaultJob>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    fork_gen: u64,
 }
 
 impl Background {
@@ -59,6 +60,7 @@ impl Background {
             sync_tx: Mutex::new(Some(sync_tx)),
             prefault_tx: Mutex::new(Some(prefault_tx)),
             threads: Mutex::new(vec![flusher, prefaulter]),
+            fork_gen: crate::fork::generation(),
         }))
     }
 
@@ -137,6 +139,12 @@ impl Background {
 
     /// Stops the threads after they finish queued work.
     pub fn stop(&self) {
+        if crate::fork::check(self.fork_gen).is_err() {
+            // In a forked child the threads do not exist (fork copies only the
+            // calling thread) and a lock may have been held by one of them: touch
+            // nothing; joining would wait forever.
+            return;
+        }
         self.sync_tx
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -154,6 +162,14 @@ impl Background {
 
 impl Drop for Background {
     fn drop(&mut self) {
+        if crate::fork::check(self.fork_gen).is_err() {
+            // A forked child: the channels' and threads' state belongs to threads
+            // that do not exist here; leak it rather than touch it.
+            std::mem::forget(self.sync_tx.get_mut().map(Option::take));
+            std::mem::forget(self.prefault_tx.get_mut().map(Option::take));
+            std::mem::forget(self.threads.get_mut().map(std::mem::take));
+            return;
+        }
         self.stop();
     }
 }

@@ -100,6 +100,7 @@ fn corrupt_record(e: crate::record::DecodeError) -> Error {
 impl Reader {
     /// A reader positioned at `offset`.
     pub fn new(log: Arc<PartitionLog>, offset: i64, store: Option<crate::Store>) -> Result<Reader> {
+        log.check_fork()?;
         let list = log.segments()?;
         let mut reader = Reader {
             log,
@@ -150,7 +151,7 @@ impl Reader {
                 self.log.partition()
             );
         };
-        let (position, next_offset) = match self.index_hint(seg, offset)? {
+        let (position, next_offset) = match self.index_hint(seg, offset, end)? {
             Some(hint) => hint,
             None => (0, self.list.segments[seg].base),
         };
@@ -170,8 +171,8 @@ impl Reader {
     }
 
     /// The (position, base offset) of an indexed batch of segment `i` at or before
-    /// `offset`.
-    fn index_hint(&self, i: usize, offset: i64) -> Result<Option<(u64, i64)>> {
+    /// `offset`, among the batches below the published `end`.
+    fn index_hint(&self, i: usize, offset: i64, end: i64) -> Result<Option<(u64, i64)>> {
         let entry = &self.list.segments[i];
         let seg = self.list.seg(i)?;
         let count = match entry.sealed {
@@ -187,7 +188,9 @@ impl Reader {
                 c
             }
         };
-        let Some(hit) = seg.index.lookup_offset(count, offset) else {
+        // Entries are counted before the batch they name is published: skip one
+        // that names a batch at or past the end we loaded.
+        let Some(hit) = seg.index.lookup_offset(count, offset.min(end - 1)) else {
             return Ok(None);
         };
         // SAFETY: the entry names a published batch (entries are written before the
@@ -244,6 +247,7 @@ impl Reader {
 
     /// The next batch, or `None` when the reader is at the end offset.
     pub fn next_batch(&mut self) -> Result<Option<ReadBatch<'_>>> {
+        self.log.check_fork()?;
         let Some(header) = self.locate()? else {
             return Ok(None);
         };
