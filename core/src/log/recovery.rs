@@ -154,22 +154,43 @@ fn remove_strays(dir: &Path, logs: &[i64]) -> Result<()> {
     Ok(())
 }
 
-/// Checks that a sealed segment's offset index is plausible: sized in whole entries,
-/// increasing, and its last entry naming a batch that ends at that offset. A segment
-/// that fails is re-indexed by a walk.
-fn sealed_index_ok(seg: &MappedSegment, log_len: u64) -> bool {
-    let entries = seg.index.capacity();
-    let mut prev = i64::MIN;
-    for i in 0..entries {
-        let Some(e) = seg.index.offset_entry(i) else {
-            return false;
-        };
-        if e.offset <= prev || u64::from(e.position) >= log_len {
-            return false;
-        }
-        prev = e.offset;
+/// Checks that a sealed segment's indexes are plausible: whole entries; offset
+/// entries increasing, inside the log, the last naming a batch that ends at that
+/// offset; time entries increasing, at least one (the final entry of a sealed
+/// segment), with offsets inside the segment (below `next_base`). A segment that
+/// fails is re-indexed by a walk.
+fn sealed_indexes_ok(seg: &MappedSegment, log_len: u64, next_base: i64) -> bool {
+    let whole =
+        |path: &Path, entry: u64| std::fs::metadata(path).is_ok_and(|m| m.len() % entry == 0);
+    if !whole(seg.index.path(), 8) || !whole(seg.time_index.path(), 12) {
+        return false;
     }
-    let Some(last) = entries
+    let mut prev = i64::MIN;
+    for i in 0..seg.index.capacity() {
+        match seg.index.offset_entry(i) {
+            Some(e)
+                if e.offset > prev && e.offset < next_base && u64::from(e.position) < log_len =>
+            {
+                prev = e.offset
+            }
+            _ => return false,
+        }
+    }
+    let (mut prev_ts, mut prev_offset) = (i64::MIN, seg.base);
+    for i in 0..seg.time_index.capacity() {
+        match seg.time_index.time_entry(i) {
+            Some(e) if e.timestamp > prev_ts && e.offset >= prev_offset && e.offset < next_base => {
+                (prev_ts, prev_offset) = (e.timestamp, e.offset)
+            }
+            _ => return false,
+        }
+    }
+    if seg.time_index.capacity() == 0 && log_len > 0 {
+        return false;
+    }
+    let Some(last) = seg
+        .index
+        .capacity()
         .checked_sub(1)
         .and_then(|i| seg.index.offset_entry(i))
     else {
@@ -194,7 +215,7 @@ pub fn recover(p: &RecoveryParams<'_>, tail: &Tail) -> Result<RecoveryReport> {
         Err(e) if e.kind() == ErrorKind::Corrupt => bases[0],
         Err(e) => return Err(e),
     };
-    let first_walked = bases
+    let mut first_walked = bases
         .partition_point(|b| *b <= recovery_point)
         .saturating_sub(1);
     let mut report = RecoveryReport {
@@ -202,16 +223,20 @@ pub fn recover(p: &RecoveryParams<'_>, tail: &Tail) -> Result<RecoveryReport> {
         batches_verified: 0,
         truncated: None,
     };
-    // Sealed segments before the recovery point are trusted, but their offset
-    // indexes are sanity-checked (cheaply) and rebuilt if implausible.
-    for &base in &bases[..first_walked] {
-        let seg = MappedSegment::open(dir, base, None)?;
-        let log_len = std::fs::metadata(seg.log_path())
-            .map_err(|e| Error::io("stat", seg.log_path(), e))?
+    // Sealed segments before the recovery point are trusted, but their indexes are
+    // sanity-checked (cheaply). From the first implausible one on, everything is
+    // walked: re-indexed, and checked for structure (and CRC past the recovery point).
+    for (i, &base) in bases[..first_walked].iter().enumerate() {
+        let log_path = segment::file_path(dir, base, LOG_EXT);
+        let log_len = std::fs::metadata(&log_path)
+            .map_err(|e| Error::io("stat", &log_path, e))?
             .len();
-        if !sealed_index_ok(&seg, log_len) {
-            drop(seg);
-            reindex_sealed(p, base, log_len, i64::MAX, &mut report)?;
+        // A missing index file fails the open: walk then too.
+        let plausible = MappedSegment::open(dir, base, None)
+            .is_ok_and(|seg| sealed_indexes_ok(&seg, log_len, bases[i + 1]));
+        if !plausible {
+            first_walked = i;
+            break;
         }
     }
     let mut i = first_walked;
@@ -310,6 +335,7 @@ fn reindex_sealed(
         f.set_len(0).map_err(|e| Error::io("truncate", &path, e))?;
         ofs::reserve(&f, &path, 0, len)?;
     }
+    ofs::open_rw(&segment::file_path(dir, base, TXN_INDEX_EXT), true)?;
     let seg = MappedSegment::open(dir, base, Some(log_len.max(1)))?;
     // SAFETY: exclusive opener; reads stay below the file length.
     let (mut rebuilt, end) = unsafe {
