@@ -13,7 +13,8 @@
 //! | `follow` | as `read`, plus `batch <base> <last> <digest of its bytes>` before each batch's records, `jump <from> <to>` after each `offset_out_of_range`; ends with `done <count> <jumps> <sequence digest>` |
 //!
 //! Every role takes `--store DIR --topic T [--partition P]` and optionally
-//! `--reserve-bytes B` for the store it opens and `--nofile-limit N` (its
+//! `--reserve-bytes B` and `--durability none|written|synced` for the store it
+//! opens, and `--nofile-limit N` (its
 //! `RLIMIT_NOFILE`, set before opening). A failure is one `err <kind> <message>`
 //! line and exit status 1.
 
@@ -142,6 +143,9 @@ fn open(args: &Args) -> Result<Partition, Failure> {
     let mut options = StoreOptions::default();
     if let Some(bytes) = args.opt("reserve-bytes")? {
         options.reserve_bytes = bytes;
+    }
+    if let Some(durability) = args.opt::<String>("durability")? {
+        options.durability = durability.parse()?;
     }
     let store = Store::open(args.str("store")?, options)?;
     Ok(store.partition(args.str("topic")?, args.get_or("partition", 0)?)?)
