@@ -291,7 +291,7 @@ impl StoreInner {
             false,
         )?;
         let result = if last {
-            clean_shutdown(&self.root, &self.options)
+            clean_shutdown(&self.root)
         } else {
             Ok(())
         };
@@ -440,66 +440,73 @@ fn reinitialise_all(root: &Path, options: &StoreOptions) -> Result<()> {
     Ok(())
 }
 
-/// Last closer: sync every partition, trim active segments to their logical end,
-/// and move the recovery point to the end, so the next open walks nothing.
-fn clean_shutdown(root: &Path, _options: &StoreOptions) -> Result<()> {
+/// Last closer: every partition is synced, its active segment trimmed to its
+/// logical end, and its recovery point moved to the end, so the next open walks
+/// nothing.
+fn clean_shutdown(root: &Path) -> Result<()> {
     for name in list_topic_names(root)? {
         let meta = TopicMeta::load(root, &name)?;
         for p in 0..meta.partitions {
-            let dir = TopicMeta::partition_dir(root, &name, p);
-            let Ok(ctl) = ControlFile::attach(&dir.join(CTL_FILE)) else {
-                continue;
-            };
-            let tail = &ctl.block().tail;
-            if ctl.block().needs_repair.load(Ordering::Acquire) != 0 {
-                // A holder died and nobody repaired: leave it to the next first opener.
-                continue;
-            }
-            let base = tail.active_base.load(Ordering::Acquire);
-            let end_pos = tail.end_position.load(Ordering::Acquire);
-            let end = tail.end_offset.load(Ordering::Acquire);
-            // Sealed segments the flusher may not have reached yet.
-            let synced = ctl.block().sync.synced_offset.load(Ordering::Acquire);
-            let bases = segment::list_bases(&dir, segment::LOG_EXT)?;
-            let first = bases.partition_point(|b| *b <= synced).saturating_sub(1);
-            for &b in bases[first..].iter().filter(|b| **b < base) {
-                for ext in [
-                    segment::LOG_EXT,
-                    segment::INDEX_EXT,
-                    segment::TIME_INDEX_EXT,
-                ] {
-                    let path = segment::file_path(&dir, b, ext);
-                    let f = ofs::open_rw(&path, false)?;
-                    ofs::sync_data(&f, &path)?;
-                }
-            }
-            let log_path = segment::file_path(&dir, base, segment::LOG_EXT);
-            let log = ofs::open_rw(&log_path, false)?;
-            log.set_len(end_pos)
-                .map_err(|e| Error::io("truncate", &log_path, e))?;
-            ofs::sync_data(&log, &log_path)?;
-            let time_entries = seal_time_index(&dir, base, tail)?;
-            for (ext, n, size) in [
-                (
-                    segment::INDEX_EXT,
-                    tail.index_entries.load(Ordering::Acquire),
-                    8u64,
-                ),
-                (segment::TIME_INDEX_EXT, time_entries, 12u64),
-            ] {
-                let path = segment::file_path(&dir, base, ext);
-                let f = ofs::open_rw(&path, false)?;
-                f.set_len(u64::from(n) * size)
-                    .map_err(|e| Error::io("truncate", &path, e))?;
-                ofs::sync_data(&f, &path)?;
-            }
-            crate::log::checkpoint::write(&dir, end)?;
-            // Anyone who still attaches to this block (it should be rebuilt first)
-            // must not trust the reservation and index sizes just given back.
-            tail.reserved_len.store(end_pos, Ordering::Release);
-            ctl.block().needs_repair.store(1, Ordering::Release);
+            shut_down_partition(&TopicMeta::partition_dir(root, &name, p))?;
         }
     }
+    Ok(())
+}
+
+fn shut_down_partition(dir: &Path) -> Result<()> {
+    let Ok(ctl) = ControlFile::attach(&dir.join(CTL_FILE)) else {
+        return Ok(());
+    };
+    let block = ctl.block();
+    if block.needs_repair.load(Ordering::Acquire) != 0 {
+        // A holder died and nobody repaired: the next first opener recovers it.
+        return Ok(());
+    }
+    let tail = &block.tail;
+    let base = tail.active_base.load(Ordering::Acquire);
+    let end_pos = tail.end_position.load(Ordering::Acquire);
+    let end = tail.end_offset.load(Ordering::Acquire);
+    let synced = block.sync.synced_offset.load(Ordering::Acquire);
+    let sync_file = |path: &Path| -> Result<()> {
+        if synced < end {
+            ofs::sync_data(&ofs::open_rw(path, false)?, path)?;
+        }
+        Ok(())
+    };
+    // Sealed segments the flusher may not have reached yet.
+    let bases = segment::list_bases(dir, segment::LOG_EXT)?;
+    let first = bases.partition_point(|b| *b <= synced).saturating_sub(1);
+    for &b in bases[first..].iter().filter(|b| **b < base) {
+        for ext in [
+            segment::LOG_EXT,
+            segment::INDEX_EXT,
+            segment::TIME_INDEX_EXT,
+        ] {
+            sync_file(&segment::file_path(dir, b, ext))?;
+        }
+    }
+    let time_entries = seal_time_index(dir, base, tail)?;
+    for (ext, len) in [
+        (segment::LOG_EXT, end_pos),
+        (
+            segment::INDEX_EXT,
+            u64::from(tail.index_entries.load(Ordering::Acquire)) * 8,
+        ),
+        (segment::TIME_INDEX_EXT, u64::from(time_entries) * 12),
+    ] {
+        let path = segment::file_path(dir, base, ext);
+        ofs::open_rw(&path, false)?
+            .set_len(len)
+            .map_err(|e| Error::io("truncate", &path, e))?;
+        sync_file(&path)?;
+    }
+    if crate::log::checkpoint::read(dir).ok().flatten() != Some(end) {
+        crate::log::checkpoint::write(dir, end)?;
+    }
+    // Anyone who still attaches to this block (it should be rebuilt first) must not
+    // trust the reservation and index sizes just given back.
+    tail.reserved_len.store(end_pos, Ordering::Release);
+    block.needs_repair.store(1, Ordering::Release);
     Ok(())
 }
 

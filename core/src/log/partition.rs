@@ -735,9 +735,18 @@ impl PartitionLog {
         }
         let end = block.tail.end_offset.load(Ordering::Acquire);
         let from = block.sync.synced_offset.load(Ordering::Acquire);
-        if from < end {
+        if from < end || force_checkpoint {
             let list = self.segments()?;
-            let first = list.find(from).unwrap_or(0);
+            let mut first = list.find(from).unwrap_or(0);
+            if force_checkpoint {
+                // Before moving the recovery point: segments sealed since it last moved
+                // may have had their data synced while active, but not their indexes.
+                let rp = super::checkpoint::read(&self.dir)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0);
+                first = first.min(list.find(rp).unwrap_or(0));
+            }
             for entry in &list.segments[first..] {
                 if entry.sealed.is_none() {
                     let seg = list.active_seg();
