@@ -43,6 +43,11 @@ pub enum ErrorKind {
     Poisoned,
     /// The store or partition was closed.
     Closed,
+    /// An idempotent producer's batch does not follow its previous one (a gap, or a
+    /// retry of a batch older than the last five).
+    OutOfOrderSequence,
+    /// A newer epoch of the same producer exists: this one is a zombie and must stop.
+    ProducerFenced,
     /// An operating-system error not covered by a more specific kind.
     Io,
 }
@@ -66,6 +71,8 @@ impl ErrorKind {
             ErrorKind::Forked => "forked",
             ErrorKind::Poisoned => "poisoned",
             ErrorKind::Closed => "closed",
+            ErrorKind::OutOfOrderSequence => "out_of_order_sequence",
+            ErrorKind::ProducerFenced => "producer_fenced",
             ErrorKind::Io => "io",
         }
     }
@@ -79,7 +86,10 @@ impl ErrorKind {
     pub fn is_fatal(self) -> bool {
         matches!(
             self,
-            ErrorKind::Forked | ErrorKind::Poisoned | ErrorKind::IncompatibleFormat
+            ErrorKind::Forked
+                | ErrorKind::Poisoned
+                | ErrorKind::IncompatibleFormat
+                | ErrorKind::ProducerFenced
         )
     }
 }

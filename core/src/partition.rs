@@ -41,6 +41,8 @@ pub struct PartitionMetrics {
     pub segments_deleted: u64,
     /// Wake-ups sent to waiting readers.
     pub wakeups: u64,
+    /// Idempotent retries recognised as duplicates and not appended.
+    pub duplicates: u64,
     /// Batches whose CRC the last first-open recovery verified: the unsynced tail
     /// past the recovery point (0 after a clean close).
     pub recovery_verified_batches: u64,
@@ -189,6 +191,7 @@ impl Partition {
             segments_rolled: l(&m.segments_rolled),
             segments_deleted: l(&m.segments_deleted),
             wakeups: l(&m.wakeups),
+            duplicates: l(&m.duplicates),
             recovery_verified_batches: l(&m.recovery_verified_batches),
             recovery_truncations: l(&m.recovery_truncations),
         }

@@ -30,6 +30,7 @@ pub const FORMAT_VERSION: u32 = 1;
 const META_FILE: &str = "oncelog.meta";
 const LOCK_FILE: &str = "oncelog.lock";
 const CTL_FILE: &str = "partition.ctl";
+const PRODUCER_IDS_FILE: &str = "producer.ids";
 
 /// An open store. Cheap to clone; every clone shares the same mappings and
 /// background threads. Dropping the last clone closes it.
@@ -209,6 +210,32 @@ impl Store {
         meta.partitions = partitions;
         meta.save(root)?;
         Ok(meta)
+    }
+
+    /// A producer id never handed out before in this store (ids start at 1). Each
+    /// call takes the openers' lock and makes one small durable write: idempotent
+    /// producers take one when they start.
+    pub fn allocate_producer_id(&self) -> Result<i64> {
+        fork::check(self.inner.fork_gen)?;
+        let _opener = OpenerLock::take(&self.inner.lock_file, &self.inner.lock_path)?;
+        let path = self.inner.root.join(PRODUCER_IDS_FILE);
+        let last = match std::fs::read_to_string(&path) {
+            Ok(text) => text
+                .strip_prefix("oncelog-last-producer-id ")
+                .and_then(|t| t.trim().parse::<i64>().ok())
+                .filter(|id| *id >= 0)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Corrupt,
+                        format!("{} is not a producer id counter", path.display()),
+                    )
+                })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        let id = last + 1;
+        ofs::write_atomic(&path, format!("oncelog-last-producer-id {id}\n").as_bytes())?;
+        Ok(id)
     }
 
     /// Every topic, sorted by name.
@@ -402,7 +429,7 @@ fn create_partition(root: &Path, meta: &TopicMeta, p: u32, options: &StoreOption
 /// Rebuilds `partition.ctl` of `dir` from the log.
 fn recover_into_fresh_ctl(dir: &Path, config: &TopicConfig, options: &StoreOptions) -> Result<()> {
     let ctl = ControlFile::create(&dir.join(CTL_FILE))?;
-    let report = recovery::recover(&params(dir, config, options), &ctl.block().tail)?;
+    let report = recovery::recover(&params(dir, config, options), ctl.block())?;
     let block = ctl.block();
     let rp = crate::log::checkpoint::read(dir)
         .ok()

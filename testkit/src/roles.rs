@@ -4,7 +4,7 @@
 //!
 //! | subcommand | lines |
 //! | --- | --- |
-//! | `append` | `ready`, (waits for `--go-file`), then `ack <base> <last> <first seq>` per batch, `done` |
+//! | `append` | `ready`, (waits for `--go-file`), then `ack <base> <last> <first seq>` per batch (` dup` appended when an idempotent retry was recognised; idempotent with `--producer-id P [--epoch E]`), `done` |
 //! | `read` | `ready`, `rec <offset> <writer> <seq> <digest>` per record, `stop <offset>`, `done <count> <sequence digest>`; or `timeout <next>` (exit 2), `corrupt <offset> <why>` (exit 3) |
 //! | `wait` | `waiting`, then `woke <us>` or `timeout <us>` |
 //! | `fill` | `ready`, `ack ...` per batch, then `err <kind>` (exit 0) |
@@ -21,7 +21,8 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use oncelog::{ErrorKind, Partition, Reader, Record, Store, StoreOptions};
+use oncelog::record::{BatchOptions, ProducerInfo};
+use oncelog::{AppendOptions, ErrorKind, Partition, Reader, Record, Store, StoreOptions};
 
 use crate::args::Args;
 use crate::payload::{self, Kind};
@@ -198,6 +199,10 @@ fn append(args: &Args) -> RoleResult {
     let sizes = Sizes::from_args(args, 64)?;
     let first: u64 = args.get_or("first-seq", 0)?;
     let go: Option<String> = args.opt("go-file")?;
+    // Idempotent when given a producer id: the batch's base sequence is the
+    // sequence number of its first record.
+    let producer: Option<i64> = args.opt("producer-id")?;
+    let epoch: i16 = args.get_or("epoch", 0)?;
     say("ready");
     if let Some(go) = go {
         while !std::path::Path::new(&go).exists() {
@@ -208,7 +213,24 @@ fn append(args: &Args) -> RoleResult {
     while seq < first + count {
         let n = batch.min(first + count - seq);
         let records = make_batch(writer, seq, n, sizes);
-        let info = part.append(&as_records(&records))?;
+        let info = match producer {
+            None => part.append(&as_records(&records))?,
+            Some(producer_id) => {
+                let options = AppendOptions {
+                    batch: BatchOptions {
+                        producer: ProducerInfo {
+                            producer_id,
+                            producer_epoch: epoch,
+                            base_sequence: i32::try_from(seq)
+                                .map_err(|_| "sequence too large".to_string())?,
+                        },
+                        ..BatchOptions::default()
+                    },
+                    durability: None,
+                };
+                part.append_with(&as_records(&records), &options)?
+            }
+        };
         if info.last_offset - info.base_offset + 1 != n as i64 {
             return Err(Failure {
                 line: format!(
@@ -218,8 +240,9 @@ fn append(args: &Args) -> RoleResult {
                 code: 1,
             });
         }
+        let dup = if info.duplicate { " dup" } else { "" };
         say(&format!(
-            "ack {} {} {seq}",
+            "ack {} {} {seq}{dup}",
             info.base_offset, info.last_offset
         ));
         seq += n;

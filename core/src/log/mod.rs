@@ -5,6 +5,7 @@ pub mod background;
 pub mod checkpoint;
 pub mod index;
 pub mod partition;
+pub mod producer_state;
 pub mod reader;
 pub mod recovery;
 pub mod segment;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::background::Background;
 use super::index::{self, IndexKind, OffsetEntry, TimeEntry};
+use super::producer_state::{self, ProducerEntry, Verdict};
 use super::segment::{self, MappedSegment};
 use super::walk::IndexCursor;
 use crate::config::{Durability, StoreOptions, TopicConfig};
@@ -32,8 +33,11 @@ pub struct AppendInfo {
     pub base_offset: i64,
     /// Offset of the last record.
     pub last_offset: i64,
-    /// Largest timestamp in the batch.
+    /// Largest timestamp in the batch (-1 for a duplicate).
     pub max_timestamp: i64,
+    /// True when the batch was an idempotent producer's retry of a batch already in
+    /// the log: nothing was appended, and the offsets are the original ones.
+    pub duplicate: bool,
 }
 
 /// Options of one append beyond the records themselves.
@@ -416,6 +420,24 @@ impl PartitionLog {
             );
         }
         let tail = &block.tail;
+        let producer = opts.batch.producer;
+        let idempotent = producer.producer_id >= 0 && !opts.batch.control;
+        let mut entry = None;
+        if idempotent {
+            entry = block.producers.get(producer.producer_id);
+            match ProducerEntry::check(entry.as_ref(), producer, records.len() as i32)? {
+                Verdict::Append => {}
+                Verdict::Duplicate(b) => {
+                    block.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
+                    return Ok(AppendInfo {
+                        base_offset: b.base_offset,
+                        last_offset: b.last_offset,
+                        max_timestamp: -1,
+                        duplicate: true,
+                    });
+                }
+            }
+        }
         let mut list = self.segments()?;
         let base_offset = tail.end_offset.load(Ordering::Relaxed);
         let count = records.len() as i64;
@@ -480,6 +502,13 @@ impl PartitionLog {
             tail.first_batch_timestamp
                 .store(encoded.max_timestamp, Ordering::Relaxed);
         }
+        if idempotent {
+            // Before publishing: a holder that dies in between leaves the table
+            // ahead of the log, and repair rebuilds it from the log.
+            let mut e = entry.unwrap_or_default();
+            e.record(producer, encoded.record_count, base_offset, last_offset);
+            block.producers.put(&e);
+        }
         crate::failpoint::hit("append.before_publish");
         tail.end_position.store(needed, Ordering::Relaxed);
         tail.end_offset.store(last_offset + 1, Ordering::Release);
@@ -498,6 +527,7 @@ impl PartitionLog {
             base_offset,
             last_offset,
             max_timestamp: encoded.max_timestamp,
+            duplicate: false,
         })
     }
 
@@ -614,6 +644,13 @@ impl PartitionLog {
         segment::truncate(seg.log_path(), end_pos)?;
         crate::failpoint::hit("roll.after_trim");
         let new_base = tail.end_offset.load(Ordering::Relaxed);
+        // The producer state as of the new segment's base: recovery and repair start
+        // from it instead of re-reading older segments.
+        let snapshot = producer_state::encode_snapshot(&block.producers.entries());
+        crate::fs::write_atomic(
+            &producer_state::snapshot_path(&self.dir, new_base),
+            &snapshot,
+        )?;
         segment::create_files(
             &self.dir,
             new_base,

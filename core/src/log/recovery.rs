@@ -13,13 +13,16 @@ use std::sync::atomic::Ordering;
 
 use super::checkpoint;
 use super::partition::{AppendGuard, PartitionLog};
-use super::segment::{self, MappedSegment, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT, TXN_INDEX_EXT};
+use super::producer_state::{self, Replay};
+use super::segment::{
+    self, MappedSegment, INDEX_EXT, LOG_EXT, SNAPSHOT_EXT, TIME_INDEX_EXT, TXN_INDEX_EXT,
+};
 use super::walk::{walk, IndexCursor, WalkEnd, WalkPos};
 use crate::config::TopicConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs as ofs;
 use crate::record::BatchHeader;
-use crate::shm::control::Tail;
+use crate::shm::control::{ControlBlock, Tail};
 
 /// File sizes and settings recovery needs.
 pub struct RecoveryParams<'a> {
@@ -67,6 +70,7 @@ unsafe fn rebuild_segment(
     verify_from: i64,
     interval: u32,
     batches_verified: &mut u64,
+    replay: &mut Replay,
 ) -> (Rebuilt, WalkEnd) {
     let mut state = Rebuilt {
         pos: WalkPos {
@@ -88,6 +92,7 @@ unsafe fn rebuild_segment(
             if h.last_offset() >= verify_from {
                 *batches_verified += 1;
             }
+            replay.batch(h);
             let add = state
                 .cursor
                 .on_batch(position as u32, h.last_offset(), h.max_timestamp);
@@ -140,10 +145,10 @@ fn prepare_active_files(p: &RecoveryParams<'_>, base: i64) -> Result<()> {
     Ok(())
 }
 
-/// Removes index files whose `.log` does not exist (a roll or a retention run that
-/// died half-way), and temporary files of interrupted atomic writes.
+/// Removes index and snapshot files whose `.log` does not exist (a roll or a
+/// retention run that died half-way).
 fn remove_strays(dir: &Path, logs: &[i64]) -> Result<()> {
-    for ext in [INDEX_EXT, TIME_INDEX_EXT, TXN_INDEX_EXT] {
+    for ext in [INDEX_EXT, TIME_INDEX_EXT, TXN_INDEX_EXT, SNAPSHOT_EXT] {
         for base in segment::list_bases(dir, ext)? {
             if logs.binary_search(&base).is_err() {
                 let path = segment::file_path(dir, base, ext);
@@ -202,8 +207,9 @@ fn sealed_indexes_ok(seg: &MappedSegment, log_len: u64, next_base: i64) -> bool 
 }
 
 /// First-opener recovery of one partition into a freshly created control block.
-pub fn recover(p: &RecoveryParams<'_>, tail: &Tail) -> Result<RecoveryReport> {
+pub fn recover(p: &RecoveryParams<'_>, block: &ControlBlock) -> Result<RecoveryReport> {
     let dir = p.dir;
+    let tail = &block.tail;
     let mut bases = segment::list_bases(dir, LOG_EXT)?;
     remove_strays(dir, &bases)?;
     if bases.is_empty() {
@@ -239,8 +245,10 @@ pub fn recover(p: &RecoveryParams<'_>, tail: &Tail) -> Result<RecoveryReport> {
             break;
         }
     }
+    let mut replay = producer_state_before(dir, &bases, first_walked)?;
     let mut i = first_walked;
     loop {
+        let replay_before = replay.clone();
         let base = bases[i];
         let is_last = i + 1 == bases.len();
         let stop = bases.get(i + 1).copied().unwrap_or(i64::MAX);
@@ -260,6 +268,7 @@ pub fn recover(p: &RecoveryParams<'_>, tail: &Tail) -> Result<RecoveryReport> {
                     recovery_point,
                     p.config.index_interval_bytes,
                     &mut report.batches_verified,
+                    &mut replay,
                 )
             };
             if let WalkEnd::Invalid { reason } = end {
@@ -287,6 +296,7 @@ pub fn recover(p: &RecoveryParams<'_>, tail: &Tail) -> Result<RecoveryReport> {
             }
             store_tail(tail, base, &rebuilt, reserved);
             tail.log_start_offset.store(bases[0], Ordering::Release);
+            block.producers.replace(&replay.finish());
             report.end_offset = rebuilt.pos.next_offset;
             return Ok(report);
         }
@@ -294,7 +304,7 @@ pub fn recover(p: &RecoveryParams<'_>, tail: &Tail) -> Result<RecoveryReport> {
             .map_err(|e| Error::io("stat", dir, e))?
             .len();
         let (walked_to, next_offset, end) =
-            reindex_sealed(p, base, log_len, recovery_point, &mut report)?;
+            reindex_sealed(p, base, log_len, recovery_point, &mut report, &mut replay)?;
         let broken = match end {
             WalkEnd::Invalid { reason } => Some(reason),
             WalkEnd::Complete if walked_to < log_len || next_offset != stop => Some(format!(
@@ -313,6 +323,8 @@ pub fn recover(p: &RecoveryParams<'_>, tail: &Tail) -> Result<RecoveryReport> {
                 segment::remove_files(dir, later)?;
             }
             bases.truncate(i + 1);
+            // Walked again as the active segment: forget this walk's batches.
+            replay = replay_before;
             continue;
         }
         i += 1;
@@ -327,6 +339,7 @@ fn reindex_sealed(
     log_len: u64,
     verify_from: i64,
     report: &mut RecoveryReport,
+    replay: &mut Replay,
 ) -> Result<(u64, i64, WalkEnd)> {
     let dir = p.dir;
     for (ext, len) in [(INDEX_EXT, p.index_len), (TIME_INDEX_EXT, p.time_len)] {
@@ -346,6 +359,7 @@ fn reindex_sealed(
             verify_from,
             p.config.index_interval_bytes,
             &mut report.batches_verified,
+            replay,
         )
     };
     if let Some(e) = rebuilt.cursor.maybe_time_entry() {
@@ -401,6 +415,8 @@ pub fn repair(log: &PartitionLog, _guard: &AppendGuard<'_>) -> Result<()> {
         }
     };
     prepare_active_files(&params, base)?;
+    let sealed = bases.partition_point(|b| *b < base);
+    let mut replay = producer_state_before(dir, &bases, sealed)?;
     let seg = MappedSegment::open(dir, base, Some(config.segment_bytes))?;
     let file_len = std::fs::metadata(seg.log_path())
         .map_err(|e| Error::io("stat", seg.log_path(), e))?
@@ -414,6 +430,7 @@ pub fn repair(log: &PartitionLog, _guard: &AppendGuard<'_>) -> Result<()> {
             i64::MAX,
             config.index_interval_bytes,
             &mut 0,
+            &mut replay,
         )
     };
     if walk_end != WalkEnd::Complete || rebuilt.pos.next_offset != end {
@@ -433,7 +450,40 @@ pub fn repair(log: &PartitionLog, _guard: &AppendGuard<'_>) -> Result<()> {
         // SAFETY: under the lock, past the published end, below the file length.
         unsafe { seg.bytes_mut(rebuilt.pos.position as usize, garbage as usize) }.fill(0);
     }
+    log.block().producers.replace(&replay.finish());
     store_tail(tail, base, &rebuilt, file_len);
     tail.segment_gen.fetch_add(1, Ordering::Release);
     Ok(())
+}
+
+/// The producer state at the start of segment `bases[i]`: the latest readable
+/// snapshot at or before it, plus the idempotent batches of the segments between
+/// (header hops only); from the start of the log when there is no snapshot.
+fn producer_state_before(dir: &Path, bases: &[i64], i: usize) -> Result<Replay> {
+    let found = (0..=i.min(bases.len().saturating_sub(1)))
+        .rev()
+        .find_map(|j| {
+            let bytes = std::fs::read(producer_state::snapshot_path(dir, bases[j])).ok()?;
+            producer_state::decode_snapshot(&bytes).map(|entries| (j, entries))
+        });
+    let (from, mut replay) = match found {
+        Some((j, entries)) => (j, Replay::new(entries)),
+        None => (0, Replay::default()),
+    };
+    for k in from..i.min(bases.len()) {
+        let (base, next) = (bases[k], bases.get(k + 1).copied().unwrap_or(i64::MAX));
+        let seg = MappedSegment::open(dir, base, None)?;
+        let len = std::fs::metadata(seg.log_path())
+            .map_err(|e| Error::io("stat", seg.log_path(), e))?
+            .len();
+        let mut pos = WalkPos {
+            position: 0,
+            next_offset: base,
+            first_batch_timestamp: i64::MIN,
+        };
+        // SAFETY: a sealed segment, read below its length by the exclusive opener or
+        // the append-lock holder.
+        unsafe { walk(&seg, &mut pos, len, next, i64::MAX, |_, h| replay.batch(h)) };
+    }
+    Ok(replay)
 }

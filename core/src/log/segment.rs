@@ -18,6 +18,8 @@ pub const INDEX_EXT: &str = "index";
 pub const TIME_INDEX_EXT: &str = "timeindex";
 /// File extension of the aborted-transaction index.
 pub const TXN_INDEX_EXT: &str = "txnindex";
+/// File extension of the producer-state snapshot taken at a segment's base.
+pub const SNAPSHOT_EXT: &str = "snapshot";
 
 /// `00000000000000000042.log` for base 42.
 pub fn file_name(base: i64, ext: &str) -> String {
@@ -53,7 +55,13 @@ pub fn list_bases(dir: &Path, ext: &str) -> Result<Vec<i64>> {
 /// Removes every file of the segment at `base` (missing files are fine).
 pub fn remove_files(dir: &Path, base: i64) -> Result<()> {
     // The .log goes first: without it the segment no longer exists for anyone.
-    for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT, TXN_INDEX_EXT] {
+    for ext in [
+        LOG_EXT,
+        INDEX_EXT,
+        TIME_INDEX_EXT,
+        TXN_INDEX_EXT,
+        SNAPSHOT_EXT,
+    ] {
         let path = file_path(dir, base, ext);
         match fs::remove_file(&path) {
             Ok(()) => {}

@@ -14,12 +14,13 @@ use memmap2::MmapRaw;
 use super::futex;
 use super::mutex::RobustMutex;
 use crate::error::{Error, ErrorKind, Result};
+use crate::log::producer_state::ProducerTable;
 
 /// "ONCECTL1" read as a big-endian u64; written last when a block is initialised.
 pub const CTL_MAGIC: u64 = u64::from_be_bytes(*b"ONCECTL1");
 /// Bumped whenever the layout below changes.
-pub const CTL_LAYOUT_VERSION: u32 = 1;
-/// Size of `partition.ctl`; the layout uses the first page, the rest is reserved.
+pub const CTL_LAYOUT_VERSION: u32 = 2;
+/// Size of `partition.ctl`.
 pub const CTL_FILE_LEN: u64 = 16 * 1024;
 
 /// The published tail of the log. Written only under the append lock; readers load
@@ -92,6 +93,8 @@ pub struct Metrics {
     pub segments_deleted: AtomicU64,
     /// Wake-ups issued to waiting readers.
     pub wakeups: AtomicU64,
+    /// Idempotent retries recognised as duplicates and not appended.
+    pub duplicates: AtomicU64,
     /// Batches whose CRC the first opener's recovery verified (the unsynced tail).
     pub recovery_verified_batches: AtomicU64,
     /// 1 if that recovery cut off a damaged or torn tail.
@@ -117,9 +120,11 @@ pub struct ControlBlock {
     pub sync: SyncState,
     /// See [`Metrics`].
     pub metrics: Metrics,
+    /// What the partition remembers of idempotent producers.
+    pub producers: ProducerTable,
 }
 
-const _: () = assert!(std::mem::size_of::<ControlBlock>() <= 4096);
+const _: () = assert!(std::mem::size_of::<ControlBlock>() <= CTL_FILE_LEN as usize);
 
 /// A mapping of one `partition.ctl`.
 pub struct ControlFile {
