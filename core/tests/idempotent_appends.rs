@@ -120,7 +120,7 @@ fn the_partition_remembers_producers_across_rolls_and_reopening() {
         // Three producers interleaved, enough to roll many segments.
         for i in 0..120 {
             let id = 1 + (i % 3) as i64;
-            let seq = (i / 3) as i32 * 2;
+            let seq = (i / 3) * 2;
             let v = format!("producer {id} seq {seq}");
             let info = send(&p, id, 0, seq, &[v.as_bytes(), b"second"]).unwrap();
             sent.push((id, seq, v, info));
