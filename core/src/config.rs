@@ -265,6 +265,221 @@ impl StoreOptions {
     }
 }
 
+/// The three delivery guarantees, as one word that sets the individual options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    /// Loss possible, never a duplicate: the producer does not retry; a consumer
+    /// commits before it processes.
+    AtMostOnce,
+    /// Nothing lost, duplicates possible: the producer retries; a consumer commits
+    /// after it processed.
+    AtLeastOnce,
+    /// Nothing lost, nothing twice: idempotent producer, transactions, offsets
+    /// committed in the transaction.
+    ExactlyOnce,
+}
+
+impl FromStr for Delivery {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Delivery> {
+        match s {
+            "at-most-once" => Ok(Delivery::AtMostOnce),
+            "at-least-once" => Ok(Delivery::AtLeastOnce),
+            "exactly-once" => Ok(Delivery::ExactlyOnce),
+            _ => bail!(
+                InvalidConfig,
+                "delivery must be at-most-once, at-least-once or exactly-once, not {s:?}"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Delivery::AtMostOnce => "at-most-once",
+            Delivery::AtLeastOnce => "at-least-once",
+            Delivery::ExactlyOnce => "exactly-once",
+        })
+    }
+}
+
+/// A producer's configuration, with Kafka's keys. Build it with
+/// [`from_pairs`](Self::from_pairs) (string keys and values, as the C and Python
+/// layers pass them) or by setting fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProducerConfig {
+    /// `enable.idempotence` (default true): batches carry a producer id, epoch and
+    /// sequence numbers, so a retry never appends twice.
+    pub enable_idempotence: bool,
+    /// `acks`: how far an append goes before its delivery is reported
+    /// (`none`/`written`/`synced`, or Kafka's `0`/`1`/`all`; default `written`).
+    pub acks: Durability,
+    /// `linger.ms` (default 0): how long a record may wait for others to share its
+    /// batch. With 0 every `send` appends at once.
+    pub linger_ms: u64,
+    /// `batch.size` (default 16384): a partition's pending batch is appended once it
+    /// holds this many bytes.
+    pub batch_size: usize,
+    /// `retries` (default `u32::MAX`): how often a batch is tried again after a
+    /// retriable error (a full disk, a lock timeout), within `delivery.timeout.ms`.
+    pub retries: u32,
+    /// `retry.backoff.ms` (default 100): the pause between two tries.
+    pub retry_backoff_ms: u64,
+    /// `delivery.timeout.ms` (default 120000): the longest a record is retried.
+    pub delivery_timeout_ms: u64,
+    /// `transactional.id`: makes the producer transactional (requires idempotence).
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms` (default 60000): a transaction open longer is aborted.
+    pub transaction_timeout_ms: u64,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> ProducerConfig {
+        ProducerConfig {
+            enable_idempotence: true,
+            acks: Durability::Written,
+            linger_ms: 0,
+            batch_size: 16_384,
+            retries: u32::MAX,
+            retry_backoff_ms: 100,
+            delivery_timeout_ms: 120_000,
+            transactional_id: None,
+            transaction_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl ProducerConfig {
+    /// The keys [`set`](Self::set) accepts.
+    pub const KEYS: [&'static str; 10] = [
+        "delivery",
+        "enable.idempotence",
+        "acks",
+        "linger.ms",
+        "batch.size",
+        "retries",
+        "retry.backoff.ms",
+        "delivery.timeout.ms",
+        "transactional.id",
+        "transaction.timeout.ms",
+    ];
+
+    /// The settings a delivery preset stands for.
+    pub fn preset(delivery: Delivery) -> ProducerConfig {
+        let base = ProducerConfig::default();
+        match delivery {
+            Delivery::AtMostOnce => ProducerConfig {
+                enable_idempotence: false,
+                retries: 0,
+                ..base
+            },
+            Delivery::AtLeastOnce => ProducerConfig {
+                enable_idempotence: false,
+                ..base
+            },
+            Delivery::ExactlyOnce => ProducerConfig {
+                enable_idempotence: true,
+                ..base
+            },
+        }
+    }
+
+    /// Sets one key from its string value, validating it.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        fn int<T: FromStr>(key: &str, value: &str) -> Result<T> {
+            value.trim().parse::<T>().map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!("{key} must be a non-negative integer in range, not {value:?}"),
+                )
+            })
+        }
+        match key {
+            "delivery" => {
+                let keep_txn = self.transactional_id.take();
+                *self = ProducerConfig {
+                    transactional_id: keep_txn,
+                    ..ProducerConfig::preset(value.parse()?)
+                };
+            }
+            "enable.idempotence" => {
+                self.enable_idempotence = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => bail!(
+                        InvalidConfig,
+                        "enable.idempotence must be true or false, not {value:?}"
+                    ),
+                }
+            }
+            "acks" => self.acks = value.parse()?,
+            "linger.ms" => self.linger_ms = int(key, value)?,
+            "batch.size" => self.batch_size = int(key, value)?,
+            "retries" => self.retries = int(key, value)?,
+            "retry.backoff.ms" => self.retry_backoff_ms = int(key, value)?,
+            "delivery.timeout.ms" => self.delivery_timeout_ms = int(key, value)?,
+            "transactional.id" => {
+                if value.is_empty() {
+                    bail!(InvalidConfig, "transactional.id must not be empty");
+                }
+                self.transactional_id = Some(value.to_string());
+            }
+            "transaction.timeout.ms" => {
+                let v: u64 = int(key, value)?;
+                if v == 0 {
+                    bail!(InvalidConfig, "transaction.timeout.ms must be positive");
+                }
+                self.transaction_timeout_ms = v;
+            }
+            _ => bail!(
+                InvalidConfig,
+                "unknown producer config {key:?}; known keys: {}",
+                ProducerConfig::KEYS.join(", ")
+            ),
+        }
+        Ok(())
+    }
+
+    /// The default config with `pairs` applied; a `delivery` preset is applied first
+    /// wherever it appears, so the other keys refine it.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<ProducerConfig> {
+        let pairs: Vec<(&str, &str)> = pairs.into_iter().collect();
+        let mut config = ProducerConfig::default();
+        for (k, v) in pairs.iter().filter(|(k, _)| *k == "delivery") {
+            config.set(k, v)?;
+        }
+        for (k, v) in pairs.iter().filter(|(k, _)| *k != "delivery") {
+            config.set(k, v)?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks combinations Kafka also refuses.
+    pub fn validate(&self) -> Result<()> {
+        if self.transactional_id.is_some() && !self.enable_idempotence {
+            bail!(
+                InvalidConfig,
+                "transactional.id requires enable.idempotence=true"
+            );
+        }
+        if self.enable_idempotence && self.retries == 0 {
+            bail!(
+                InvalidConfig,
+                "enable.idempotence=true requires retries > 0"
+            );
+        }
+        if self.batch_size == 0 {
+            bail!(InvalidConfig, "batch.size must be positive");
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +500,41 @@ mod tests {
         ] {
             let err = TopicConfig::from_pairs([(k, v)]).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn producer_presets_expand_and_keys_refine_them() {
+        let c =
+            ProducerConfig::from_pairs([("retries", "3"), ("delivery", "at-least-once")]).unwrap();
+        assert!(!c.enable_idempotence);
+        assert_eq!(c.retries, 3, "keys refine the preset wherever it appears");
+        let c = ProducerConfig::from_pairs([("delivery", "at-most-once")]).unwrap();
+        assert_eq!((c.enable_idempotence, c.retries), (false, 0));
+        let c = ProducerConfig::from_pairs([
+            ("delivery", "exactly-once"),
+            ("transactional.id", "t1"),
+            ("acks", "all"),
+        ])
+        .unwrap();
+        assert!(c.enable_idempotence);
+        assert_eq!(c.acks, Durability::Synced);
+        assert_eq!(c.transactional_id.as_deref(), Some("t1"));
+        for pairs in [
+            vec![("delivery", "twice")],
+            vec![("enable.idempotence", "yes")],
+            vec![("linger.ms", "-1")],
+            vec![("transactional.id", "t"), ("enable.idempotence", "false")],
+            vec![("retries", "0")],
+            vec![("bogus", "1")],
+        ] {
+            assert_eq!(
+                ProducerConfig::from_pairs(pairs.clone())
+                    .unwrap_err()
+                    .kind(),
+                ErrorKind::InvalidConfig,
+                "{pairs:?}"
+            );
         }
     }
 
