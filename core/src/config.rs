@@ -480,6 +480,177 @@ impl ProducerConfig {
     }
 }
 
+/// Where a consumer starts in a partition for which its group has no committed
+/// offset (Kafka's `auto.offset.reset`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OffsetReset {
+    /// The first offset still in the log.
+    Earliest,
+    /// The end: only records appended from now on.
+    Latest,
+    /// No default: `poll` fails with `offset_out_of_range`.
+    None,
+}
+
+/// Which records a consumer sees (Kafka's `isolation.level`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isolation {
+    /// Everything up to the end of the log, including records of open or aborted
+    /// transactions.
+    ReadUncommitted,
+    /// Only records of committed transactions (and non-transactional ones), up to the
+    /// last stable offset.
+    ReadCommitted,
+}
+
+/// When a consumer commits the offsets of the records it handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CommitMode {
+    /// Only when the application calls `commit`.
+    Manual,
+    /// Kafka's auto-commit: on `poll`, at most every `auto.commit.interval.ms`, the
+    /// positions of records handed out before (so after they were processed).
+    Auto,
+    /// at-most-once: before records are handed out, in the `poll` that returns them.
+    BeforeProcessing,
+    /// at-least-once: after processing, i.e. at the next `poll` and on `close`.
+    AfterProcessing,
+    /// exactly-once: only through a producer's transaction.
+    Transactional,
+}
+
+/// A consumer's configuration, with Kafka's keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumerConfig {
+    /// `group.id`: the consumer group whose offsets are committed and read.
+    pub group_id: Option<String>,
+    /// How offsets are committed (`enable.auto.commit` and the `delivery` preset).
+    pub commit_mode: CommitMode,
+    /// `auto.commit.interval.ms` (default 5000).
+    pub auto_commit_interval_ms: u64,
+    /// `auto.offset.reset` (default `latest`).
+    pub auto_offset_reset: OffsetReset,
+    /// `isolation.level` (default `read_uncommitted`).
+    pub isolation: Isolation,
+    /// `max.poll.records` (default 500).
+    pub max_poll_records: usize,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> ConsumerConfig {
+        ConsumerConfig {
+            group_id: None,
+            commit_mode: CommitMode::Auto,
+            auto_commit_interval_ms: 5000,
+            auto_offset_reset: OffsetReset::Latest,
+            isolation: Isolation::ReadUncommitted,
+            max_poll_records: 500,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// The keys [`set`](Self::set) accepts.
+    pub const KEYS: [&'static str; 7] = [
+        "delivery",
+        "group.id",
+        "enable.auto.commit",
+        "auto.commit.interval.ms",
+        "auto.offset.reset",
+        "isolation.level",
+        "max.poll.records",
+    ];
+
+    /// Sets one key from its string value, validating it.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let int = |value: &str| -> Result<u64> {
+            value.trim().parse::<u64>().map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!("{key} must be a non-negative integer, not {value:?}"),
+                )
+            })
+        };
+        match key {
+            "delivery" => match value.parse::<Delivery>()? {
+                Delivery::AtMostOnce => self.commit_mode = CommitMode::BeforeProcessing,
+                Delivery::AtLeastOnce => self.commit_mode = CommitMode::AfterProcessing,
+                Delivery::ExactlyOnce => {
+                    self.commit_mode = CommitMode::Transactional;
+                    self.isolation = Isolation::ReadCommitted;
+                }
+            },
+            "group.id" => {
+                if value.is_empty() {
+                    bail!(InvalidConfig, "group.id must not be empty");
+                }
+                self.group_id = Some(value.to_string());
+            }
+            "enable.auto.commit" => {
+                self.commit_mode = match value {
+                    "true" => CommitMode::Auto,
+                    "false" => CommitMode::Manual,
+                    _ => bail!(
+                        InvalidConfig,
+                        "enable.auto.commit must be true or false, not {value:?}"
+                    ),
+                }
+            }
+            "auto.commit.interval.ms" => self.auto_commit_interval_ms = int(value)?,
+            "auto.offset.reset" => {
+                self.auto_offset_reset = match value {
+                    "earliest" | "smallest" | "beginning" => OffsetReset::Earliest,
+                    "latest" | "largest" | "end" => OffsetReset::Latest,
+                    "none" | "error" => OffsetReset::None,
+                    _ => bail!(
+                        InvalidConfig,
+                        "auto.offset.reset must be earliest, latest or none, not {value:?}"
+                    ),
+                }
+            }
+            "isolation.level" => {
+                self.isolation = match value {
+                    "read_uncommitted" => Isolation::ReadUncommitted,
+                    "read_committed" => Isolation::ReadCommitted,
+                    _ => bail!(
+                        InvalidConfig,
+                        "isolation.level must be read_uncommitted or read_committed, not {value:?}"
+                    ),
+                }
+            }
+            "max.poll.records" => {
+                let v = int(value)?;
+                if v == 0 {
+                    bail!(InvalidConfig, "max.poll.records must be positive");
+                }
+                self.max_poll_records = usize::try_from(v).unwrap_or(usize::MAX);
+            }
+            _ => bail!(
+                InvalidConfig,
+                "unknown consumer config {key:?}; known keys: {}",
+                ConsumerConfig::KEYS.join(", ")
+            ),
+        }
+        Ok(())
+    }
+
+    /// The default config with `pairs` applied; a `delivery` preset first, wherever
+    /// it appears, so the other keys refine it.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<ConsumerConfig> {
+        let pairs: Vec<(&str, &str)> = pairs.into_iter().collect();
+        let mut config = ConsumerConfig::default();
+        for (k, v) in pairs.iter().filter(|(k, _)| *k == "delivery") {
+            config.set(k, v)?;
+        }
+        for (k, v) in pairs.iter().filter(|(k, _)| *k != "delivery") {
+            config.set(k, v)?;
+        }
+        Ok(config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

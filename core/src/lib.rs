@@ -37,12 +37,14 @@
 #![deny(clippy::host_endian_bytes)]
 
 pub mod config;
+pub mod consumer;
 pub mod error;
 #[doc(hidden)]
 pub mod failpoint;
 mod fork;
 mod fs;
 mod log;
+pub mod offsets;
 pub mod partition;
 pub mod partitioner;
 pub mod producer;
@@ -51,9 +53,14 @@ mod shm;
 pub mod store;
 pub mod topic;
 
-pub use config::{Delivery, Durability, ProducerConfig, StoreOptions, TopicConfig};
+pub use config::{
+    CommitMode, ConsumerConfig, Delivery, Durability, Isolation, OffsetReset, ProducerConfig,
+    StoreOptions, TopicConfig,
+};
+pub use consumer::{Consumer, ConsumerRecord, TopicPartition};
 pub use error::{Error, ErrorKind, Result};
 pub use log::reader::{ReadBatch, Reader};
+pub use offsets::CommittedOffset;
 pub use partition::{AppendInfo, AppendOptions, Partition, PartitionMetrics};
 pub use producer::{DeliveryReport, Producer, ProducerRecord};
 pub use record::{Header, Record, RecordView};

@@ -55,6 +55,11 @@ impl Partition {
         Partition { store, log }
     }
 
+    /// The log behind the handle, for the crate's internal logs.
+    pub(crate) fn log(&self) -> &PartitionLog {
+        &self.log
+    }
+
     /// The topic name.
     pub fn topic(&self) -> &str {
         self.log.topic()

@@ -141,6 +141,21 @@ impl Store {
         partitions: u32,
         config: TopicConfig,
     ) -> Result<TopicMeta> {
+        if topic::is_internal(name) {
+            bail!(
+                InvalidTopicName,
+                "topic name {name:?} is reserved for oncelog's own use"
+            );
+        }
+        self.create_any_topic(name, partitions, config)
+    }
+
+    fn create_any_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        config: TopicConfig,
+    ) -> Result<TopicMeta> {
         fork::check(self.inner.fork_gen)?;
         topic::validate_name(name)?;
         if partitions == 0 || partitions > topic::MAX_PARTITIONS {
@@ -174,6 +189,30 @@ impl Store {
         ofs::sync_dir(root)?;
         meta.save(root)?;
         Ok(meta)
+    }
+
+    /// Partition 0 of an internal topic, created with `config` on first use.
+    pub(crate) fn internal_partition(
+        &self,
+        name: &str,
+        config: &[(&str, &str)],
+    ) -> Result<Partition> {
+        match self.partition(name, 0) {
+            Err(e) if e.kind() == ErrorKind::UnknownTopic => {
+                match self.create_any_topic(
+                    name,
+                    1,
+                    TopicConfig::from_pairs(config.iter().copied())?,
+                ) {
+                    Ok(_) => {}
+                    // Another process created it meanwhile.
+                    Err(e) if e.kind() == ErrorKind::TopicExists => {}
+                    Err(e) => return Err(e),
+                }
+                self.partition(name, 0)
+            }
+            other => other,
+        }
     }
 
     /// Creates a topic from Kafka-style `key=value` config pairs.

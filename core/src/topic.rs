@@ -40,6 +40,16 @@ pub fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The committed offsets of consumer groups.
+pub const CONSUMER_OFFSETS: &str = "__consumer_offsets";
+/// The transaction coordinator's log.
+pub const TRANSACTION_STATE: &str = "__transaction_state";
+
+/// True for the names oncelog keeps for its own logs.
+pub fn is_internal(name: &str) -> bool {
+    name == CONSUMER_OFFSETS || name == TRANSACTION_STATE
+}
+
 /// Kafka treats `.` and `_` as colliding (metric names replace one by the other).
 pub fn collides(a: &str, b: &str) -> bool {
     a != b && a.replace('.', "_") == b.replace('.', "_")

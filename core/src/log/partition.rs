@@ -402,6 +402,33 @@ impl PartitionLog {
         Ok(info)
     }
 
+    /// Appends as [`append`](Self::append) does, for a caller that already holds the
+    /// lock (to build a batch from state that must not change meanwhile). Readers
+    /// are woken; the durability option is ignored (`written`).
+    pub fn append_under_lock(
+        &self,
+        guard: &AppendGuard<'_>,
+        records: &[Record<'_>],
+        opts: &AppendOptions,
+    ) -> Result<AppendInfo> {
+        if records.is_empty() {
+            bail!(InvalidArgument, "a batch needs at least one record");
+        }
+        let now = now_ms();
+        let len = encoded_batch_len(records, now);
+        if len as u64 > self.config.segment_bytes {
+            bail!(
+                RecordTooLarge,
+                "batch of {len} bytes exceeds segment.bytes {}",
+                self.config.segment_bytes
+            );
+        }
+        let info = self.append_locked(guard, records, len, now, opts)?;
+        let block = self.block();
+        block.wait.notify_after_publish(&block.metrics);
+        Ok(info)
+    }
+
     fn append_locked(
         &self,
         guard: &AppendGuard<'_>,
@@ -707,7 +734,7 @@ impl PartitionLog {
             })
             .sum();
         let mut deleted = 0;
-        for (i, entry) in list.segments.iter().enumerate() {
+        for entry in &list.segments {
             let Some(sealed) = entry.sealed else { break };
             let by_size =
                 c.retention_bytes >= 0 && total - sealed.log_len >= c.retention_bytes as u64;
@@ -716,18 +743,41 @@ impl PartitionLog {
             if !(by_size || by_time) {
                 break;
             }
-            let next_base = list.segments[i + 1].base;
-            tail.log_start_offset.store(next_base, Ordering::Release);
-            tail.segment_gen.fetch_add(1, Ordering::Release);
-            segment::remove_files(&self.dir, entry.base)?;
             total -= sealed.log_len;
             deleted += 1;
+        }
+        self.delete_oldest_segments(&list, deleted)?;
+        Ok(deleted)
+    }
+
+    /// Deletes the sealed segments that lie wholly below `offset`, under the lock
+    /// (compaction of internal logs). Returns how many were deleted.
+    pub fn delete_segments_below(&self, _guard: &AppendGuard<'_>, offset: i64) -> Result<usize> {
+        let list = self.segments()?;
+        let n = list
+            .segments
+            .windows(2)
+            .take_while(|w| w[0].sealed.is_some() && w[1].base <= offset)
+            .count();
+        self.delete_oldest_segments(&list, n)?;
+        Ok(n)
+    }
+
+    /// Deletes the `n` oldest (sealed) segments of `list`: the log start moves and
+    /// the segment generation is bumped before any file goes.
+    fn delete_oldest_segments(&self, list: &SegmentList, n: usize) -> Result<()> {
+        let tail = &self.block().tail;
+        for i in 0..n.min(list.segments.len().saturating_sub(1)) {
+            tail.log_start_offset
+                .store(list.segments[i + 1].base, Ordering::Release);
+            tail.segment_gen.fetch_add(1, Ordering::Release);
+            segment::remove_files(&self.dir, list.segments[i].base)?;
             self.block()
                 .metrics
                 .segments_deleted
                 .fetch_add(1, Ordering::Relaxed);
         }
-        Ok(deleted)
+        Ok(())
     }
 
     /// The published end offset (acquire).

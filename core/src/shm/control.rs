@@ -230,6 +230,41 @@ impl ControlFile {
     }
 }
 
+/// Waits until `ready()` is true or `timeout` passes, sleeping on the wait words
+/// of several partitions at once; returns `ready()`'s last value. The protocol of
+/// [`WaitWords::wait_until`], for each of them.
+pub fn wait_until_any(words: &[&WaitWords], timeout: Duration, ready: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        let seen: Vec<u32> = words
+            .iter()
+            .map(|w| w.notify.load(Ordering::SeqCst))
+            .collect();
+        for w in words {
+            w.has_waiters.store(1, Ordering::SeqCst);
+        }
+        if ready() {
+            return true;
+        }
+        let elapsed = start.elapsed();
+        if elapsed >= timeout {
+            return false;
+        }
+        let left = timeout - elapsed;
+        let pairs: Vec<(&AtomicU32, u32)> = words
+            .iter()
+            .map(|w| &w.notify)
+            .zip(seen.iter().copied())
+            .collect();
+        if !futex::wait_any(&pairs, left) {
+            // No futex_waitv: sleep on the first word, briefly, and look again.
+            if let Some((w, v)) = pairs.first() {
+                futex::wait(w, *v, Some(left.min(Duration::from_millis(2))));
+            }
+        }
+    }
+}
+
 impl WaitWords {
     /// Wakes every waiter if there is one. Call after publishing a new end offset;
     /// costs one fence and one load when nobody waits.

@@ -1,0 +1,429 @@
+//! [`Consumer`]: Kafka's consumer over a store, for partitions assigned to it.
+//! `poll` returns records from the assigned partitions, sleeping on their futexes
+//! (all of them at once) when there is nothing new; positions start at the group's
+//! committed offsets or at `auto.offset.reset`; offsets are committed to
+//! `__consumer_offsets` as the commit mode says (the `delivery` preset chooses
+//! at-most-once or at-least-once behaviour).
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::config::{CommitMode, ConsumerConfig, OffsetReset};
+use crate::error::{bail, Error, ErrorKind, Result};
+use crate::offsets::{CommittedOffset, OffsetStore};
+use crate::partition::Partition;
+use crate::shm::control::wait_until_any;
+use crate::store::Store;
+use crate::Reader;
+
+/// A topic and a partition number.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+}
+
+impl TopicPartition {
+    /// `topic`/`partition`.
+    pub fn new(topic: impl Into<String>, partition: u32) -> TopicPartition {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+/// A record handed out by [`Consumer::poll`], owning its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+    /// The offset.
+    pub offset: i64,
+    /// The key.
+    pub key: Option<Vec<u8>>,
+    /// The value (`None`: a tombstone).
+    pub value: Option<Vec<u8>>,
+    /// The headers, in order.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// The timestamp (ms since the Unix epoch).
+    pub timestamp: i64,
+}
+
+struct Assigned {
+    tp: TopicPartition,
+    partition: Partition,
+    reader: Option<Reader>,
+    /// The next offset to hand out; `None` until first looked up.
+    position: Option<i64>,
+    /// The last offset committed by this consumer.
+    committed: Option<i64>,
+}
+
+/// A consumer. One thread at a time (`&mut self`), like Kafka's.
+pub struct Consumer {
+    store: Store,
+    config: ConsumerConfig,
+    offsets: Option<OffsetStore>,
+    assigned: Vec<Assigned>,
+    /// Where the next poll starts looking, for fairness between partitions.
+    next: usize,
+    last_auto_commit: Instant,
+    closed: bool,
+}
+
+impl Consumer {
+    /// A consumer on `store` with `config`.
+    pub fn new(store: &Store, config: ConsumerConfig) -> Result<Consumer> {
+        let needs_group = !matches!(config.commit_mode, CommitMode::Manual | CommitMode::Auto);
+        if needs_group && config.group_id.is_none() {
+            bail!(
+                InvalidConfig,
+                "a delivery preset commits offsets: it needs group.id"
+            );
+        }
+        let offsets = match config.group_id {
+            Some(_) => Some(OffsetStore::open(store)?),
+            None => None,
+        };
+        Ok(Consumer {
+            store: store.clone(),
+            config,
+            offsets,
+            assigned: Vec::new(),
+            next: 0,
+            last_auto_commit: Instant::now(),
+            closed: false,
+        })
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    /// Consumes exactly `partitions`, outside any group rebalancing. Positions start
+    /// at the group's committed offsets, or at `auto.offset.reset`.
+    pub fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.check_open()?;
+        let mut assigned = Vec::with_capacity(partitions.len());
+        for tp in partitions {
+            if assigned.iter().any(|a: &Assigned| a.tp == *tp) {
+                bail!(
+                    InvalidArgument,
+                    "{}-{} is listed twice",
+                    tp.topic,
+                    tp.partition
+                );
+            }
+            let partition = self.store.partition(&tp.topic, tp.partition)?;
+            assigned.push(Assigned {
+                tp: tp.clone(),
+                partition,
+                reader: None,
+                position: None,
+                committed: None,
+            });
+        }
+        self.assigned = assigned;
+        self.next = 0;
+        Ok(())
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.assigned.iter().map(|a| a.tp.clone()).collect()
+    }
+
+    /// Up to `max.poll.records` records from the assigned partitions, waiting at most
+    /// `timeout` for the first. Commits as the commit mode says: before returning
+    /// them (at-most-once), or those returned by the previous poll (at-least-once,
+    /// and auto-commit when its interval passed).
+    pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        self.check_open()?;
+        match self.config.commit_mode {
+            CommitMode::AfterProcessing => self.commit()?,
+            CommitMode::Auto if self.auto_commit_due() => self.commit()?,
+            _ => {}
+        }
+        if self.assigned.is_empty() {
+            std::thread::sleep(timeout);
+            return Ok(Vec::new());
+        }
+        for i in 0..self.assigned.len() {
+            self.ensure_position(i)?;
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let records = self.fetch()?;
+            if !records.is_empty() {
+                if self.config.commit_mode == CommitMode::BeforeProcessing {
+                    self.commit()?;
+                }
+                return Ok(records);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !self.wait(left) {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    /// Moves `tp`'s position to `offset` (the next record handed out).
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        self.check_open()?;
+        let a = self.find_mut(tp)?;
+        let reader = a.partition.reader(offset)?;
+        a.reader = Some(reader);
+        a.position = Some(offset);
+        Ok(())
+    }
+
+    /// The offset of the next record `poll` will hand out from `tp`.
+    pub fn position(&mut self, tp: &TopicPartition) -> Result<i64> {
+        self.check_open()?;
+        let i = self.index(tp)?;
+        self.ensure_position(i)?;
+        Ok(self.assigned[i].position.expect("ensured"))
+    }
+
+    /// The offset the group committed for `tp`, as every process sees it.
+    pub fn committed(&self, tp: &TopicPartition) -> Result<Option<CommittedOffset>> {
+        let (offsets, group) = self.offsets_and_group()?;
+        offsets.committed(group, &tp.topic, tp.partition)
+    }
+
+    /// Commits the current positions of every assigned partition (synchronously).
+    pub fn commit(&mut self) -> Result<()> {
+        self.check_open()?;
+        if self.config.commit_mode == CommitMode::Transactional {
+            bail!(
+                InvalidConfig,
+                "an exactly-once consumer commits its offsets through the producer's transaction (send_offsets_to_transaction)"
+            );
+        }
+        let changed: Vec<(String, u32, i64)> = self
+            .assigned
+            .iter()
+            .filter_map(|a| match a.position {
+                Some(p) if a.committed != Some(p) => Some((a.tp.topic.clone(), a.tp.partition, p)),
+                _ => None,
+            })
+            .collect();
+        self.last_auto_commit = Instant::now();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let (offsets, group) = self.offsets_and_group()?;
+        let list: Vec<(&str, u32, i64, &str)> = changed
+            .iter()
+            .map(|(t, p, o)| (t.as_str(), *p, *o, ""))
+            .collect();
+        offsets.commit(group, &list)?;
+        for (t, p, o) in changed {
+            if let Some(a) = self
+                .assigned
+                .iter_mut()
+                .find(|a| a.tp.topic == t && a.tp.partition == p)
+            {
+                a.committed = Some(o);
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits explicit offsets (the next offset to consume, per partition).
+    pub fn commit_offsets(&mut self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
+        self.check_open()?;
+        let (store, group) = self.offsets_and_group()?;
+        let list: Vec<(&str, u32, i64, &str)> = offsets
+            .iter()
+            .map(|(tp, o)| (tp.topic.as_str(), tp.partition, *o, ""))
+            .collect();
+        store.commit(group, &list)?;
+        for (tp, o) in offsets {
+            if let Some(a) = self.assigned.iter_mut().find(|a| a.tp == *tp) {
+                a.committed = Some(*o);
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits as the commit mode says (auto and at-least-once commit what was
+    /// handed out) and stops the consumer.
+    pub fn close(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = match self.config.commit_mode {
+            CommitMode::Auto | CommitMode::AfterProcessing => self.commit(),
+            _ => Ok(()),
+        };
+        self.closed = true;
+        result
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed {
+            bail!(Closed, "the consumer is closed");
+        }
+        Ok(())
+    }
+
+    fn auto_commit_due(&self) -> bool {
+        self.last_auto_commit.elapsed()
+            >= Duration::from_millis(self.config.auto_commit_interval_ms)
+    }
+
+    fn offsets_and_group(&self) -> Result<(&OffsetStore, &str)> {
+        match (&self.offsets, &self.config.group_id) {
+            (Some(o), Some(g)) => Ok((o, g)),
+            _ => bail!(InvalidConfig, "committed offsets need group.id"),
+        }
+    }
+
+    fn index(&self, tp: &TopicPartition) -> Result<usize> {
+        self.assigned
+            .iter()
+            .position(|a| a.tp == *tp)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "{}-{} is not assigned to this consumer",
+                        tp.topic, tp.partition
+                    ),
+                )
+            })
+    }
+
+    fn find_mut(&mut self, tp: &TopicPartition) -> Result<&mut Assigned> {
+        let i = self.index(tp)?;
+        Ok(&mut self.assigned[i])
+    }
+
+    /// Gives partition `i` a position and a reader: the committed offset, else the
+    /// reset policy; a committed offset that retention deleted also resets.
+    fn ensure_position(&mut self, i: usize) -> Result<()> {
+        if self.assigned[i].reader.is_some() {
+            return Ok(());
+        }
+        let committed = match (&self.offsets, &self.config.group_id) {
+            (Some(o), Some(g)) => {
+                let tp = &self.assigned[i].tp;
+                o.committed(g, &tp.topic, tp.partition)?.map(|c| c.offset)
+            }
+            _ => None,
+        };
+        let a = &mut self.assigned[i];
+        a.committed = committed;
+        let wanted = a.position.or(committed);
+        let reader = match wanted.map(|o| a.partition.reader(o)) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) if e.kind() != ErrorKind::OffsetOutOfRange => return Err(e),
+            _ => {
+                let start = match self.config.auto_offset_reset {
+                    OffsetReset::Earliest => a.partition.start_offset(),
+                    OffsetReset::Latest => a.partition.end_offset(),
+                    OffsetReset::None => bail!(
+                        OffsetOutOfRange,
+                        "no valid offset for {}-{} and auto.offset.reset is none",
+                        a.tp.topic,
+                        a.tp.partition
+                    ),
+                };
+                a.partition.reader(start)?
+            }
+        };
+        a.position = Some(reader.position());
+        a.reader = Some(reader);
+        Ok(())
+    }
+
+    /// Takes what is there, round-robin over the partitions, without waiting.
+    fn fetch(&mut self) -> Result<Vec<ConsumerRecord>> {
+        let max = self.config.max_poll_records;
+        let mut out = Vec::new();
+        let n = self.assigned.len();
+        for k in 0..n {
+            if out.len() >= max {
+                break;
+            }
+            let i = (self.next + k) % n;
+            let a = &mut self.assigned[i];
+            let reader = a
+                .reader
+                .as_mut()
+                .expect("positions are ensured before fetching");
+            while out.len() < max {
+                let Some(batch) = reader.next_batch()? else {
+                    break;
+                };
+                if batch.header().is_control() {
+                    continue;
+                }
+                for record in batch.records() {
+                    let r = record?;
+                    if out.len() >= max {
+                        break;
+                    }
+                    out.push(ConsumerRecord {
+                        topic: a.tp.topic.clone(),
+                        partition: a.tp.partition,
+                        offset: r.offset,
+                        key: r.key.map(<[u8]>::to_vec),
+                        value: r.value.map(<[u8]>::to_vec),
+                        headers: r
+                            .headers()
+                            .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                            .collect(),
+                        timestamp: r.timestamp,
+                    });
+                }
+            }
+            // A batch cut short by max.poll.records resumes at the next record.
+            let handed_out = out
+                .iter()
+                .rev()
+                .find(|r| r.topic == a.tp.topic && r.partition == a.tp.partition);
+            let position = handed_out.map_or(reader.position(), |r| r.offset + 1);
+            if position != reader.position() {
+                reader.seek(position)?;
+            }
+            a.position = Some(position);
+        }
+        self.next = (self.next + 1) % n.max(1);
+        Ok(out)
+    }
+
+    /// Sleeps until any assigned partition has records past its position, or
+    /// `timeout`. Returns whether something arrived.
+    fn wait(&self, timeout: Duration) -> bool {
+        let words: Vec<_> = self
+            .assigned
+            .iter()
+            .map(|a| &a.partition.log().block().wait)
+            .collect();
+        wait_until_any(&words, timeout, || {
+            self.assigned.iter().any(|a| {
+                a.partition
+                    .log()
+                    .block()
+                    .tail
+                    .end_offset
+                    .load(Ordering::SeqCst)
+                    > a.position.unwrap_or(i64::MAX)
+            })
+        })
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}

@@ -1,0 +1,293 @@
+//! Committed offsets: the log `__consumer_offsets`, with one record per commit in
+//! Kafka's `OffsetCommitKey`/`OffsetCommitValue` layout, read by every process. The
+//! latest record for a (group, topic, partition) is the committed offset.
+//!
+//! The log stays bounded however often offsets are committed: once it spans a few
+//! segments, a process appends, under the append lock, a snapshot of every latest
+//! commit and deletes the segments wholly before it (a compaction that never needs
+//! to rewrite a file).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::error::{bail, Error, ErrorKind, Result};
+use crate::log::partition::now_ms;
+use crate::partition::{AppendOptions, Partition};
+use crate::record::Record;
+use crate::store::Store;
+use crate::topic::CONSUMER_OFFSETS;
+use crate::Reader;
+
+/// A committed offset: the next offset the group will consume from a partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommittedOffset {
+    /// The offset.
+    pub offset: i64,
+    /// The metadata string committed with it.
+    pub metadata: String,
+    /// When it was committed (ms since the Unix epoch).
+    pub timestamp: i64,
+}
+
+type Key = (String, String, u32);
+
+/// Config of `__consumer_offsets`: 1 MiB segments, kept forever (compaction bounds it).
+const LOG_CONFIG: [(&str, &str); 3] = [
+    ("segment.bytes", "1048576"),
+    ("retention.ms", "-1"),
+    ("retention.bytes", "-1"),
+];
+/// Segments at which a commit compacts the log.
+const COMPACT_AT_SEGMENTS: usize = 3;
+/// Records per snapshot batch.
+const SNAPSHOT_BATCH: usize = 2000;
+
+struct Cache {
+    map: HashMap<Key, CommittedOffset>,
+    reader: Option<Reader>,
+}
+
+/// This process's view of `__consumer_offsets`, shared by its consumers.
+pub struct OffsetStore {
+    partition: Partition,
+    cache: Mutex<Cache>,
+}
+
+impl OffsetStore {
+    /// Opens (creating on first use) the store's offsets log.
+    pub fn open(store: &Store) -> Result<OffsetStore> {
+        Ok(OffsetStore {
+            partition: store.internal_partition(CONSUMER_OFFSETS, &LOG_CONFIG)?,
+            cache: Mutex::new(Cache {
+                map: HashMap::new(),
+                reader: None,
+            }),
+        })
+    }
+
+    /// The committed offset of `group` for `topic`/`partition`, as every process sees
+    /// it: the log is read up to its end first.
+    pub fn committed(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Option<CommittedOffset>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        self.catch_up(&mut cache)?;
+        Ok(cache
+            .map
+            .get(&(group.to_string(), topic.to_string(), partition))
+            .cloned())
+    }
+
+    /// Commits `offsets` (topic, partition, offset, metadata) for `group`, as one
+    /// batch: all or none become visible.
+    pub fn commit(&self, group: &str, offsets: &[(&str, u32, i64, &str)]) -> Result<()> {
+        if group.is_empty() {
+            bail!(InvalidArgument, "a commit needs a group id");
+        }
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        if let Some((t, p, o, _)) = offsets.iter().find(|(_, _, o, _)| *o < 0) {
+            bail!(InvalidArgument, "cannot commit offset {o} for {t}-{p}");
+        }
+        let now = now_ms();
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = offsets
+            .iter()
+            .map(|(t, p, o, m)| (encode_key(group, t, *p), encode_value(*o, m, now)))
+            .collect();
+        let records: Vec<Record<'_>> = encoded.iter().map(|(k, v)| Record::keyed(k, v)).collect();
+        self.partition.append(&records)?;
+        if self.partition.log().segments()?.segments.len() >= COMPACT_AT_SEGMENTS {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Reads what was committed since the last look.
+    fn catch_up(&self, cache: &mut Cache) -> Result<()> {
+        loop {
+            let reader = match cache.reader.as_mut() {
+                Some(r) => r,
+                None => {
+                    cache.map.clear();
+                    cache
+                        .reader
+                        .insert(self.partition.reader(self.partition.start_offset())?)
+                }
+            };
+            match read_into(reader, &mut cache.map) {
+                Ok(()) => return Ok(()),
+                // Compacted under us: the log now starts with a snapshot; reread it.
+                Err(e) if e.kind() == ErrorKind::OffsetOutOfRange => cache.reader = None,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Appends a snapshot of every latest commit and deletes the segments before it.
+    fn compact(&self) -> Result<()> {
+        let log = self.partition.log();
+        let guard = log.lock()?;
+        // Under the lock the log cannot grow: the snapshot misses nothing.
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        self.catch_up(&mut cache)?;
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = cache
+            .map
+            .iter()
+            .map(|((g, t, p), c)| {
+                (
+                    encode_key(g, t, *p),
+                    encode_value(c.offset, &c.metadata, c.timestamp),
+                )
+            })
+            .collect();
+        let mut first = None;
+        for chunk in encoded.chunks(SNAPSHOT_BATCH) {
+            let records: Vec<Record<'_>> = chunk.iter().map(|(k, v)| Record::keyed(k, v)).collect();
+            let info = log.append_under_lock(&guard, &records, &AppendOptions::default())?;
+            first.get_or_insert(info.base_offset);
+        }
+        if let Some(first) = first {
+            log.delete_segments_below(&guard, first)?;
+        }
+        Ok(())
+    }
+}
+
+fn read_into(reader: &mut Reader, map: &mut HashMap<Key, CommittedOffset>) -> Result<()> {
+    while let Some(batch) = reader.next_batch()? {
+        if batch.header().is_control() {
+            continue;
+        }
+        for record in batch.records() {
+            let record = record?;
+            let (Some(k), Some(v)) = (record.key, record.value) else {
+                continue;
+            };
+            let Some(key) = decode_key(k) else { continue };
+            let value = decode_value(v).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Corrupt,
+                    format!(
+                        "{CONSUMER_OFFSETS} offset {}: bad commit value",
+                        record.offset
+                    ),
+                )
+            })?;
+            map.insert(key, value);
+        }
+    }
+    Ok(())
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&s.as_bytes()[..len as usize]);
+}
+
+/// Kafka's `OffsetCommitKey` (version 1): group, topic, partition.
+fn encode_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(10 + group.len() + topic.len());
+    out.extend_from_slice(&1i16.to_be_bytes());
+    put_str(&mut out, group);
+    put_str(&mut out, topic);
+    out.extend_from_slice(&(partition as i32).to_be_bytes());
+    out
+}
+
+/// Kafka's `OffsetCommitValue` (version 3): offset, leader epoch (-1), metadata,
+/// commit timestamp.
+fn encode_value(offset: i64, metadata: &str, timestamp: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24 + metadata.len());
+    out.extend_from_slice(&3i16.to_be_bytes());
+    out.extend_from_slice(&offset.to_be_bytes());
+    out.extend_from_slice(&(-1i32).to_be_bytes());
+    put_str(&mut out, metadata);
+    out.extend_from_slice(&timestamp.to_be_bytes());
+    out
+}
+
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+    fn i16(&mut self) -> Option<i16> {
+        Some(i16::from_be_bytes(self.take(2)?.try_into().ok()?))
+    }
+    fn i32(&mut self) -> Option<i32> {
+        Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn string(&mut self) -> Option<String> {
+        let len = usize::try_from(self.i16()?).ok()?;
+        String::from_utf8(self.take(len)?.to_vec()).ok()
+    }
+}
+
+/// An offset-commit key; `None` for other key versions (group metadata).
+fn decode_key(bytes: &[u8]) -> Option<Key> {
+    let mut c = Cursor(bytes);
+    if !matches!(c.i16()?, 0 | 1) {
+        return None;
+    }
+    let group = c.string()?;
+    let topic = c.string()?;
+    let partition = u32::try_from(c.i32()?).ok()?;
+    c.0.is_empty().then_some((group, topic, partition))
+}
+
+fn decode_value(bytes: &[u8]) -> Option<CommittedOffset> {
+    let mut c = Cursor(bytes);
+    if c.i16()? != 3 {
+        return None;
+    }
+    let offset = c.i64()?;
+    let _leader_epoch = c.i32()?;
+    let metadata = c.string()?;
+    let timestamp = c.i64()?;
+    Some(CommittedOffset {
+        offset,
+        metadata,
+        timestamp,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_records_round_trip_in_kafkas_layout() {
+        let key = encode_key("g", "orders", 7);
+        assert_eq!(
+            key,
+            [0, 1, 0, 1, b'g', 0, 6, b'o', b'r', b'd', b'e', b'r', b's', 0, 0, 0, 7]
+        );
+        assert_eq!(decode_key(&key), Some(("g".into(), "orders".into(), 7)));
+        let value = encode_value(42, "meta", 1_700_000_000_000);
+        let c = decode_value(&value).unwrap();
+        assert_eq!(
+            (c.offset, c.metadata.as_str(), c.timestamp),
+            (42, "meta", 1_700_000_000_000)
+        );
+        assert_eq!(decode_key(&key[..key.len() - 1]), None);
+        assert_eq!(decode_value(&value[..5]), None);
+        let mut group_metadata_key = key.clone();
+        group_metadata_key[1] = 2;
+        assert_eq!(
+            decode_key(&group_metadata_key),
+            None,
+            "other key versions are skipped"
+        );
+    }
+}
