@@ -10,6 +10,7 @@
 //! | `fill` | `ready`, `ack ...` per batch, then `err <kind>` (exit 0) |
 //! | `probe` | `probe <base> <open us> <append us> <read us> <repairs>` |
 //! | `fork-hold` | `forked <child pid>`, then `closed` |
+//! | `consume` | `poll <count> <first offset>` per non-empty poll, `processed <offset>` per record, `done` once the position reaches `--until` (after `close`) |
 //! | `follow` | as `read`, plus `batch <base> <last> <digest of its bytes>` before each batch's records, `jump <from> <to>` after each `offset_out_of_range`; ends with `done <count> <jumps> <sequence digest>` |
 //!
 //! Every role takes `--store DIR --topic T [--partition P]` and optionally
@@ -22,7 +23,10 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use oncelog::record::{BatchOptions, ProducerInfo};
-use oncelog::{AppendOptions, ErrorKind, Partition, Reader, Record, Store, StoreOptions};
+use oncelog::{
+    AppendOptions, Consumer, ConsumerConfig, ErrorKind, Partition, Reader, Record, Store,
+    StoreOptions, TopicPartition,
+};
 
 use crate::args::Args;
 use crate::payload::{self, Kind};
@@ -133,6 +137,7 @@ pub fn run(name: &str, args: &Args) -> RoleResult {
         "probe" => probe(args),
         "fork-hold" => fork_hold(args),
         "follow" => follow(args),
+        "consume" => consume(args),
         _ => Err(format!("unknown subcommand {name:?}").into()),
     }
 }
@@ -542,5 +547,41 @@ fn fork_hold(args: &Args) -> RoleResult {
     drop(part);
     store.close()?;
     say("closed");
+    Ok(())
+}
+
+/// `consume --group G --delivery D --until N [--max-poll R] [--process-us T]`: a
+/// consumer of partition `--partition` in group `G` with the delivery preset `D`,
+/// "processing" each record (a line on stdout, then a pause) until its position
+/// reaches `N`; starts at the earliest offset when the group has none.
+fn consume(args: &Args) -> RoleResult {
+    let part = open(args)?;
+    let group: String = args.get("group")?;
+    let delivery: String = args.get("delivery")?;
+    let until: i64 = args.get("until")?;
+    let max_poll: String = args.get_or("max-poll", 50u32)?.to_string();
+    let pause = Duration::from_micros(args.get_or("process-us", 0)?);
+    let config = ConsumerConfig::from_pairs([
+        ("group.id", group.as_str()),
+        ("delivery", delivery.as_str()),
+        ("auto.offset.reset", "earliest"),
+        ("max.poll.records", max_poll.as_str()),
+    ])?;
+    let mut consumer = Consumer::new(part.store(), config)?;
+    let tp = TopicPartition::new(part.topic(), part.id());
+    consumer.assign(std::slice::from_ref(&tp))?;
+    say("ready");
+    while consumer.position(&tp)? < until {
+        let records = consumer.poll(Duration::from_millis(200))?;
+        if let Some(first) = records.first() {
+            say(&format!("poll {} {}", records.len(), first.offset));
+        }
+        for r in &records {
+            say(&format!("processed {}", r.offset));
+            std::thread::sleep(pause);
+        }
+    }
+    consumer.close()?;
+    say("done");
     Ok(())
 }
