@@ -107,6 +107,9 @@ struct Results {
     batched: Rate,
     batched_log_bytes: u64,
     batched_writer_faults: u64,
+    /// Workload 2i and the plain runs it alternated with.
+    idempotent: Rate,
+    idempotent_plain: Rate,
     single: Rate,
     read_all: Rate,
     read_all_raw_batch: Rate,
@@ -206,7 +209,7 @@ fn measure(s: &Sizes) -> Res<Results> {
     for _ in 0..s.reps {
         // Drop the previous store before the next repetition creates its own.
         drop(kept.take());
-        let run = workloads::batched_append(&payload, s.per_batch)?;
+        let run = workloads::batched_append(&payload, s.per_batch, false)?;
         secs.push(run.secs);
         batched_log_bytes = run.log_bytes;
         writer_faults.push(run.writer_faults);
@@ -216,6 +219,16 @@ fn measure(s: &Sizes) -> Res<Results> {
     writer_faults.sort_unstable();
     let batched_writer_faults = writer_faults[writer_faults.len() / 2];
     let store = kept.ok_or("no batched-append repetition")?;
+
+    progress("idempotent batched append (alternating with plain)");
+    let mut plain_secs = Vec::new();
+    let mut idem_secs = Vec::new();
+    for _ in 0..s.reps {
+        plain_secs.push(workloads::batched_append(&payload, s.per_batch, false)?.secs);
+        idem_secs.push(workloads::batched_append(&payload, s.per_batch, true)?.secs);
+    }
+    let idempotent = Rate::from_runs(n, &idem_secs);
+    let idempotent_plain = Rate::from_runs(n, &plain_secs);
 
     progress("read-all");
     let read = |via| {
@@ -271,6 +284,8 @@ fn measure(s: &Sizes) -> Res<Results> {
         batched,
         batched_log_bytes,
         batched_writer_faults,
+        idempotent,
+        idempotent_plain,
         single,
         read_all,
         read_all_raw_batch,
@@ -526,6 +541,17 @@ fn print_table(m: &Machine, s: &Sizes, quick: bool, r: &Results) {
         b.best * r.batched_log_bytes as f64 / s.records as f64 / 1e9,
         r.batched_writer_faults,
     );
+    let x = &r.idempotent;
+    let overhead = r.idempotent_plain.median / x.median - 1.0;
+    println!(
+        "  {:<52} {:>14} ({:>6.2})  overhead {:>+5.1} % vs plain runs alternated with it ({:.2} M/s median)   <= 5 % {}",
+        "2i batched append, idempotent",
+        mrec(x.best),
+        x.median / 1e6,
+        overhead * 100.0,
+        r.idempotent_plain.median / 1e6,
+        verdict(overhead <= 0.05)
+    );
     let x = &r.single;
     println!(
         "  {:<52} {:>14} ({:>6.2}) {:>5.0} ns/append     {:.2}x (a)              >= 3 M/s  {}",
@@ -752,6 +778,16 @@ fn to_json(m: &Machine, s: &Sizes, quick: bool, r: &Results) -> J {
         (
             "workloads",
             J::obj([
+                (
+                    "batched_append_idempotent",
+                    with(
+                        rate_json(&r.idempotent, "records_per_s"),
+                        vec![(
+                            "overhead_vs_alternated_plain_median",
+                            J::num(r.idempotent_plain.median / r.idempotent.median - 1.0),
+                        )],
+                    ),
+                ),
                 (
                     "batched_append",
                     with(

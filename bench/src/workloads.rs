@@ -79,10 +79,20 @@ pub fn thread_faults() -> u64 {
 /// on a fresh store. Each batch's `Record`s are built into one reused vector just
 /// before its `append`, as a producer would: the timing includes building them, and
 /// no 64 MB array of prebuilt `Record`s is streamed from memory alongside the payload.
-pub fn batched_append(payload: &Payload, per_batch: usize) -> Res<Batched> {
+pub fn batched_append(payload: &Payload, per_batch: usize, idempotent: bool) -> Res<Batched> {
     let store = BenchStore::new("batched")?;
     let p = store.partition();
     let mut batch: Vec<Record<'_>> = Vec::with_capacity(per_batch);
+    // Idempotent: each batch carries a producer id, epoch and base sequence, and the
+    // partition checks and records it (workload 2i).
+    let mut options = oncelog::AppendOptions::default();
+    if idempotent {
+        options.batch.producer = oncelog::record::ProducerInfo {
+            producer_id: 1,
+            producer_epoch: 0,
+            base_sequence: 0,
+        };
+    }
     let faults = thread_faults();
     let t = Instant::now();
     let mut i = 0;
@@ -90,7 +100,10 @@ pub fn batched_append(payload: &Payload, per_batch: usize) -> Res<Batched> {
         let end = (i + per_batch).min(payload.n);
         batch.clear();
         batch.extend((i..end).map(|j| Record::keyed(payload.key(j), payload.value(j))));
-        p.append(&batch)?;
+        p.append_with(&batch, &options)?;
+        if idempotent {
+            options.batch.producer.base_sequence += (end - i) as i32;
+        }
         i = end;
     }
     let secs = t.elapsed().as_secs_f64();
