@@ -8,7 +8,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::config::{CommitMode, ConsumerConfig, OffsetReset};
+use crate::config::{CommitMode, ConsumerConfig, Isolation, OffsetReset};
 use crate::error::{bail, Error, ErrorKind, Result};
 use crate::offsets::{CommittedOffset, OffsetStore};
 use crate::partition::Partition;
@@ -176,8 +176,9 @@ impl Consumer {
     /// Moves `tp`'s position to `offset` (the next record handed out).
     pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
         self.check_open()?;
+        let read_committed = self.config.isolation == Isolation::ReadCommitted;
         let a = self.find_mut(tp)?;
-        let reader = a.partition.reader(offset)?;
+        let reader = a.partition.reader(offset)?.read_committed(read_committed);
         a.reader = Some(reader);
         a.position = Some(offset);
         Ok(())
@@ -319,10 +320,16 @@ impl Consumer {
             }
             _ => None,
         };
+        let read_committed = self.config.isolation == Isolation::ReadCommitted;
         let a = &mut self.assigned[i];
         a.committed = committed;
         let wanted = a.position.or(committed);
-        let reader = match wanted.map(|o| a.partition.reader(o)) {
+        let open = |o: i64| {
+            a.partition
+                .reader(o)
+                .map(|r| r.read_committed(read_committed))
+        };
+        let reader = match wanted.map(open) {
             Some(Ok(r)) => r,
             Some(Err(e)) if e.kind() != ErrorKind::OffsetOutOfRange => return Err(e),
             _ => {
@@ -336,7 +343,7 @@ impl Consumer {
                         a.tp.partition
                     ),
                 };
-                a.partition.reader(start)?
+                open(start)?
             }
         };
         a.position = Some(reader.position());

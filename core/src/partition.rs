@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::error::{bail, Result};
 use crate::log::partition::PartitionLog;
 use crate::log::reader::Reader;
-use crate::record::Record;
+use crate::record::{control_record, BatchOptions, ControlRecordType, ProducerInfo, Record};
 use crate::store::Store;
 
 pub use crate::log::partition::{AppendInfo, AppendOptions};
@@ -90,6 +90,34 @@ impl Partition {
         self.log.append(records, options)
     }
 
+    /// Appends a transaction marker (a COMMIT or ABORT control batch) for
+    /// `producer`'s transaction in this partition: it ends the transaction here,
+    /// moves the last stable offset, and an ABORT is recorded in the segment's
+    /// `.txnindex`. A marker from an epoch older than the partition knows is
+    /// `producer_fenced`. This is the step the transaction coordinator takes for
+    /// every partition of a transaction.
+    pub fn append_marker(
+        &self,
+        producer: ProducerInfo,
+        kind: ControlRecordType,
+        coordinator_epoch: i32,
+    ) -> Result<AppendInfo> {
+        let (key, value) = control_record(kind, coordinator_epoch);
+        let options = AppendOptions {
+            batch: BatchOptions {
+                producer: ProducerInfo {
+                    base_sequence: -1,
+                    ..producer
+                },
+                transactional: true,
+                control: true,
+                ..BatchOptions::default()
+            },
+            durability: None,
+        };
+        self.log.append(&[Record::keyed(&key, &value)], &options)
+    }
+
     /// A reader starting at `offset` (between [`start_offset`](Self::start_offset)
     /// and [`end_offset`](Self::end_offset), inclusive).
     pub fn reader(&self, offset: i64) -> Result<Reader> {
@@ -99,6 +127,13 @@ impl Partition {
     /// The offset the next appended record will get.
     pub fn end_offset(&self) -> i64 {
         self.log.end_offset()
+    }
+
+    /// The last stable offset: every transaction below it has committed or aborted
+    /// (equal to the end offset when no transaction is open). `read_committed`
+    /// readers stop here.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.log.last_stable_offset()
     }
 
     /// The first offset still in the log.

@@ -9,13 +9,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::background::Background;
 use super::index::{self, IndexKind, OffsetEntry, TimeEntry};
-use super::producer_state::{self, ProducerEntry, Verdict};
+use super::producer_state::{self, AbortedTxn, ProducerEntry, Verdict};
 use super::segment::{self, MappedSegment};
 use super::walk::IndexCursor;
 use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{bail, Error, ErrorKind, Result};
 use crate::fork;
-use crate::record::{encode_batch, encoded_batch_len, BatchOptions, Record};
+use crate::record::{
+    encode_batch, encoded_batch_len, BatchOptions, ControlRecordType, ProducerInfo, Record,
+};
 use crate::shm::control::{ControlBlock, ControlFile};
 use crate::shm::mutex::{Acquired, LockError};
 
@@ -449,6 +451,17 @@ impl PartitionLog {
         let tail = &block.tail;
         let producer = opts.batch.producer;
         let idempotent = producer.producer_id >= 0 && !opts.batch.control;
+        let marker = if opts.batch.control {
+            Some(self.check_marker(records, producer)?)
+        } else {
+            None
+        };
+        if opts.batch.transactional && !opts.batch.control && !idempotent {
+            bail!(
+                InvalidArgument,
+                "a transactional batch needs a producer id, epoch and sequence"
+            );
+        }
         let mut entry = None;
         if idempotent {
             entry = block.producers.get(producer.producer_id);
@@ -529,16 +542,35 @@ impl PartitionLog {
             tail.first_batch_timestamp
                 .store(encoded.max_timestamp, Ordering::Relaxed);
         }
+        // The producer table before publishing: a holder that dies in between leaves
+        // the table ahead of the log, and repair rebuilds it from the log.
+        let mut txn_closed = false;
         if idempotent {
-            // Before publishing: a holder that dies in between leaves the table
-            // ahead of the log, and repair rebuilds it from the log.
             let mut e = entry.unwrap_or_default();
-            e.record(producer, encoded.record_count, base_offset, last_offset);
+            let opened = e.record(
+                producer,
+                encoded.record_count,
+                base_offset,
+                last_offset,
+                opts.batch.transactional,
+            );
             block.producers.put(&e);
+            if opened {
+                // The last stable offset stops here before the batch is visible.
+                let floor = tail.txn_floor.load(Ordering::Relaxed).min(base_offset);
+                tail.txn_floor.store(floor, Ordering::Release);
+            }
+        }
+        if let Some(kind) = marker {
+            txn_closed = self.close_txn(seg, producer, kind, last_offset)?;
         }
         crate::failpoint::hit("append.before_publish");
         tail.end_position.store(needed, Ordering::Relaxed);
         tail.end_offset.store(last_offset + 1, Ordering::Release);
+        if txn_closed {
+            tail.txn_floor
+                .store(block.producers.txn_floor(), Ordering::Release);
+        }
         crate::failpoint::hit("append.after_publish");
 
         let m = &block.metrics;
@@ -556,6 +588,84 @@ impl PartitionLog {
             max_timestamp: encoded.max_timestamp,
             duplicate: false,
         })
+    }
+
+    /// Checks a transaction marker batch: one control record from a producer whose
+    /// epoch is not older than the partition knows. Returns its type.
+    fn check_marker(
+        &self,
+        records: &[Record<'_>],
+        producer: ProducerInfo,
+    ) -> Result<ControlRecordType> {
+        let kind = match (records, producer.producer_id >= 0) {
+            ([r], true) => r.key.and_then(|k| match k {
+                [0, 0, 0, 0] => Some(ControlRecordType::Abort),
+                [0, 0, 0, 1] => Some(ControlRecordType::Commit),
+                _ => None,
+            }),
+            _ => None,
+        };
+        let Some(kind) = kind else {
+            bail!(
+                InvalidArgument,
+                "a control batch is one COMMIT or ABORT marker from a producer"
+            );
+        };
+        if let Some(e) = self.block().producers.get(producer.producer_id) {
+            if producer.producer_epoch < e.epoch {
+                bail!(
+                    ProducerFenced,
+                    "marker of producer {} epoch {} is fenced: epoch {} is current",
+                    producer.producer_id,
+                    producer.producer_epoch,
+                    e.epoch
+                );
+            }
+        }
+        Ok(kind)
+    }
+
+    /// Ends `producer`'s transaction in this partition for a marker at `offset`
+    /// (written, not yet published); an aborted one goes to the active segment's
+    /// `.txnindex`. Returns whether a transaction was open.
+    fn close_txn(
+        &self,
+        seg: &MappedSegment,
+        producer: ProducerInfo,
+        kind: ControlRecordType,
+        offset: i64,
+    ) -> Result<bool> {
+        let block = self.block();
+        let mut e = block
+            .producers
+            .get(producer.producer_id)
+            .unwrap_or(ProducerEntry {
+                producer_id: producer.producer_id,
+                epoch: producer.producer_epoch,
+                ..ProducerEntry::default()
+            });
+        let first = e.end_txn(producer.producer_epoch);
+        block.producers.put(&e);
+        let (Some(first), ControlRecordType::Abort) = (first, kind) else {
+            return Ok(first.is_some());
+        };
+        let aborted = AbortedTxn {
+            producer_id: producer.producer_id,
+            first_offset: first,
+            last_offset: offset,
+            last_stable_offset: block.producers.txn_floor().min(offset + 1),
+        };
+        let path = segment::file_path(&self.dir, seg.base, segment::TXN_INDEX_EXT);
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &aborted.encode()))
+            .map_err(|e| Error::io("append to", &path, e));
+        if written.is_err() {
+            // The table already closed the transaction: rebuild it from the log.
+            block.needs_repair.store(1, Ordering::Release);
+        }
+        written.map(|()| true)
     }
 
     /// The index cursor of the active segment, rebuilt from the control block and
@@ -783,6 +893,14 @@ impl PartitionLog {
     /// The published end offset (acquire).
     pub fn end_offset(&self) -> i64 {
         self.block().tail.end_offset.load(Ordering::Acquire)
+    }
+
+    /// The last stable offset: every transaction below it is complete. Readers in
+    /// `read_committed` stop here.
+    pub fn last_stable_offset(&self) -> i64 {
+        let tail = &self.block().tail;
+        let end = tail.end_offset.load(Ordering::Acquire);
+        tail.txn_floor.load(Ordering::Acquire).min(end)
     }
 
     /// The first offset still in the log.

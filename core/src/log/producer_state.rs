@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::record::{BatchHeader, ProducerInfo};
+use crate::record::{BatchHeader, ControlRecordType, ProducerInfo};
 
 /// Batches remembered per producer, as Kafka does.
 pub const BATCHES_PER_PRODUCER: usize = 5;
@@ -34,7 +34,7 @@ pub struct BatchSeq {
 }
 
 /// What a partition remembers of one producer.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProducerEntry {
     /// The producer id.
     pub producer_id: i64,
@@ -42,6 +42,68 @@ pub struct ProducerEntry {
     pub epoch: i16,
     /// Its last batches, oldest first, at most [`BATCHES_PER_PRODUCER`].
     pub batches: Vec<BatchSeq>,
+    /// First offset of its open transaction in this partition, or -1.
+    pub txn_first_offset: i64,
+}
+
+impl Default for ProducerEntry {
+    fn default() -> ProducerEntry {
+        ProducerEntry {
+            producer_id: 0,
+            epoch: 0,
+            batches: Vec::new(),
+            txn_first_offset: -1,
+        }
+    }
+}
+
+/// An aborted transaction, as Kafka's `.txnindex` records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AbortedTxn {
+    /// The producer.
+    pub producer_id: i64,
+    /// First offset of the transaction in this partition.
+    pub first_offset: i64,
+    /// Offset of its ABORT marker.
+    pub last_offset: i64,
+    /// The last stable offset right after the marker.
+    pub last_stable_offset: i64,
+}
+
+/// Bytes of one `.txnindex` entry: version int16, producerId int64, firstOffset
+/// int64, lastOffset int64, lastStableOffset int64.
+pub const ABORTED_TXN_LEN: usize = 34;
+
+impl AbortedTxn {
+    /// Kafka's 34-byte `.txnindex` entry.
+    pub fn encode(&self) -> [u8; ABORTED_TXN_LEN] {
+        let mut out = [0u8; ABORTED_TXN_LEN];
+        out[2..10].copy_from_slice(&self.producer_id.to_be_bytes());
+        out[10..18].copy_from_slice(&self.first_offset.to_be_bytes());
+        out[18..26].copy_from_slice(&self.last_offset.to_be_bytes());
+        out[26..34].copy_from_slice(&self.last_stable_offset.to_be_bytes());
+        out
+    }
+
+    /// Every whole entry of a `.txnindex` file's bytes (a torn last one is ignored).
+    pub fn decode_all(bytes: &[u8]) -> Vec<AbortedTxn> {
+        bytes
+            .chunks_exact(ABORTED_TXN_LEN)
+            .map(|e| {
+                let i = |r: std::ops::Range<usize>| {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&e[r]);
+                    i64::from_be_bytes(b)
+                };
+                AbortedTxn {
+                    producer_id: i(2..10),
+                    first_offset: i(10..18),
+                    last_offset: i(18..26),
+                    last_stable_offset: i(26..34),
+                }
+            })
+            .collect()
+    }
 }
 
 /// The verdict on a producer's batch.
@@ -82,21 +144,7 @@ impl ProducerEntry {
         }
         let first = p.base_sequence;
         let last = last_seq(first, count);
-        let Some(e) = entry.filter(|e| !e.batches.is_empty()) else {
-            // Nothing known: only the start of a sequence is acceptable.
-            return if first == 0 {
-                Ok(Verdict::Append)
-            } else {
-                Err(Error::new(
-                    ErrorKind::OutOfOrderSequence,
-                    format!(
-                        "producer {} is unknown to this partition and its batch starts at sequence {first}, not 0",
-                        p.producer_id
-                    ),
-                ))
-            };
-        };
-        if p.producer_epoch < e.epoch {
+        if let Some(e) = entry.filter(|e| p.producer_epoch < e.epoch) {
             return Err(Error::new(
                 ErrorKind::ProducerFenced,
                 format!(
@@ -105,6 +153,20 @@ impl ProducerEntry {
                 ),
             ));
         }
+        let Some(e) = entry.filter(|e| !e.batches.is_empty()) else {
+            // Nothing known of this epoch: only the start of a sequence is acceptable.
+            return if first == 0 {
+                Ok(Verdict::Append)
+            } else {
+                Err(Error::new(
+                    ErrorKind::OutOfOrderSequence,
+                    format!(
+                        "producer {} epoch {} has no batch in this partition and its batch starts at sequence {first}, not 0",
+                        p.producer_id, p.producer_epoch
+                    ),
+                ))
+            };
+        };
         if p.producer_epoch > e.epoch {
             return if first == 0 {
                 Ok(Verdict::Append)
@@ -141,10 +203,23 @@ impl ProducerEntry {
         ))
     }
 
-    /// Records an appended batch (accepted by [`check`](Self::check)).
-    pub fn record(&mut self, p: ProducerInfo, count: i32, base_offset: i64, last_offset: i64) {
+    /// Records an appended batch (accepted by [`check`](Self::check)); a
+    /// transactional one opens the producer's transaction here if none is open.
+    /// Returns true when it opened one.
+    pub fn record(
+        &mut self,
+        p: ProducerInfo,
+        count: i32,
+        base_offset: i64,
+        last_offset: i64,
+        transactional: bool,
+    ) -> bool {
         if p.producer_epoch != self.epoch {
             self.batches.clear();
+        }
+        let opened = transactional && self.txn_first_offset < 0;
+        if opened {
+            self.txn_first_offset = base_offset;
         }
         self.producer_id = p.producer_id;
         self.epoch = p.producer_epoch;
@@ -157,6 +232,19 @@ impl ProducerEntry {
             base_offset,
             last_offset,
         });
+        opened
+    }
+
+    /// Accounts for a transaction marker with `epoch`: the producer's transaction in
+    /// this partition ends. Returns its first offset if one was open.
+    pub fn end_txn(&mut self, epoch: i16) -> Option<i64> {
+        if epoch > self.epoch {
+            self.epoch = epoch;
+            self.batches.clear();
+        }
+        let first = self.txn_first_offset;
+        self.txn_first_offset = -1;
+        (first >= 0).then_some(first)
     }
 
     /// The offset of the producer's newest batch (for forgetting the least recent).
@@ -172,6 +260,7 @@ pub struct ProducerSlot {
     producer_id: AtomicI64,
     epoch_and_count: AtomicU32,
     _pad: AtomicU32,
+    txn_first_offset: AtomicI64,
     batches: [[AtomicI64; 3]; BATCHES_PER_PRODUCER],
 }
 
@@ -205,6 +294,7 @@ impl ProducerTable {
             producer_id,
             epoch: (ec >> 16) as u16 as i16,
             batches,
+            txn_first_offset: slot.txn_first_offset.load(Ordering::Relaxed),
         })
     }
 
@@ -217,6 +307,8 @@ impl ProducerTable {
         }
         let ec = (u32::from(e.epoch as u16) << 16) | e.batches.len() as u32;
         slot.epoch_and_count.store(ec, Ordering::Relaxed);
+        slot.txn_first_offset
+            .store(e.txn_first_offset, Ordering::Relaxed);
         slot.producer_id.store(e.producer_id, Ordering::Relaxed);
     }
 
@@ -240,12 +332,28 @@ impl ProducerTable {
                     .find(|s| s.producer_id.load(Ordering::Relaxed) <= 0)
             })
             .unwrap_or_else(|| {
+                // Never a producer with an open transaction while another will do:
+                // forgetting it would lose the last stable offset.
                 self.slots
                     .iter()
-                    .min_by_key(|s| Self::load(s).map_or(-1, |x| x.last_offset()))
+                    .min_by_key(|s| {
+                        Self::load(s)
+                            .map_or((false, -1), |x| (x.txn_first_offset >= 0, x.last_offset()))
+                    })
                     .expect("the table has slots")
             });
         Self::store(slot, e);
+    }
+
+    /// First offset of the oldest open transaction, or `i64::MAX` if none.
+    pub fn txn_floor(&self) -> i64 {
+        self.slots
+            .iter()
+            .filter_map(Self::load)
+            .filter(|e| e.txn_first_offset >= 0)
+            .map(|e| e.txn_first_offset)
+            .min()
+            .unwrap_or(i64::MAX)
     }
 
     /// Every remembered producer.
@@ -277,37 +385,79 @@ impl Replay {
         Replay { entries }
     }
 
-    /// Accounts for one batch.
-    pub fn batch(&mut self, h: &BatchHeader) {
+    /// Accounts for one batch; `control` is the marker type of a control batch.
+    /// Returns the aborted transaction an ABORT marker closed.
+    pub fn batch(
+        &mut self,
+        h: &BatchHeader,
+        control: Option<ControlRecordType>,
+    ) -> Option<AbortedTxn> {
         let p = h.producer();
-        if p.producer_id < 0 || p.base_sequence < 0 || h.is_control() {
-            return;
+        if p.producer_id < 0 {
+            return None;
         }
-        let count = h.last_offset_delta + 1;
-        match self
+        let i = match self
             .entries
-            .iter_mut()
-            .find(|e| e.producer_id == p.producer_id)
+            .iter()
+            .position(|e| e.producer_id == p.producer_id)
         {
-            Some(e) => e.record(p, count, h.base_offset, h.last_offset()),
+            Some(i) => i,
             None => {
-                let mut e = ProducerEntry::default();
-                e.record(p, count, h.base_offset, h.last_offset());
-                self.entries.push(e);
+                self.entries.push(ProducerEntry {
+                    producer_id: p.producer_id,
+                    epoch: p.producer_epoch,
+                    ..ProducerEntry::default()
+                });
+                self.entries.len() - 1
             }
+        };
+        if h.is_control() {
+            let first = self.entries[i].end_txn(p.producer_epoch)?;
+            if control != Some(ControlRecordType::Abort) {
+                return None;
+            }
+            return Some(AbortedTxn {
+                producer_id: p.producer_id,
+                first_offset: first,
+                last_offset: h.last_offset(),
+                last_stable_offset: self.txn_floor().min(h.next_offset()),
+            });
         }
+        if p.base_sequence >= 0 {
+            let count = h.last_offset_delta + 1;
+            self.entries[i].record(
+                p,
+                count,
+                h.base_offset,
+                h.last_offset(),
+                h.is_transactional(),
+            );
+        }
+        None
+    }
+
+    /// First offset of the oldest open transaction, or `i64::MAX`.
+    pub fn txn_floor(&self) -> i64 {
+        self.entries
+            .iter()
+            .filter(|e| e.txn_first_offset >= 0)
+            .map(|e| e.txn_first_offset)
+            .min()
+            .unwrap_or(i64::MAX)
     }
 
     /// The state, most recently active last, at most [`PRODUCER_SLOTS`] producers.
     pub fn finish(mut self) -> Vec<ProducerEntry> {
-        self.entries.sort_by_key(ProducerEntry::last_offset);
+        // Producers with an open transaction are kept first of all.
+        self.entries
+            .sort_by_key(|e| (e.txn_first_offset >= 0, e.last_offset()));
         let excess = self.entries.len().saturating_sub(PRODUCER_SLOTS);
         self.entries.drain(..excess);
         self.entries
     }
 }
 
-const SNAPSHOT_MAGIC: &[u8; 8] = b"OLPSNAP1";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"OLPSNAP2";
 
 /// Path of the producer snapshot taken at `offset` in `dir`.
 pub fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
@@ -323,6 +473,7 @@ pub fn encode_snapshot(entries: &[ProducerEntry]) -> Vec<u8> {
     for e in entries {
         out.extend_from_slice(&e.producer_id.to_be_bytes());
         out.extend_from_slice(&e.epoch.to_be_bytes());
+        out.extend_from_slice(&e.txn_first_offset.to_be_bytes());
         out.push(e.batches.len() as u8);
         for b in &e.batches {
             out.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -353,6 +504,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Option<Vec<ProducerEntry>> {
     for _ in 0..count {
         let producer_id = i64::from_be_bytes(take(8)?.try_into().ok()?);
         let epoch = i16::from_be_bytes(take(2)?.try_into().ok()?);
+        let txn_first_offset = i64::from_be_bytes(take(8)?.try_into().ok()?);
         let n = usize::from(*take(1)?.first()?);
         if n > BATCHES_PER_PRODUCER {
             return None;
@@ -370,6 +522,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Option<Vec<ProducerEntry>> {
             producer_id,
             epoch,
             batches,
+            txn_first_offset,
         });
     }
     take(0)?;
@@ -401,12 +554,12 @@ mod tests {
                 .kind(),
             ErrorKind::OutOfOrderSequence
         );
-        e.record(p(7, 0, 0), 3, 100, 102);
+        e.record(p(7, 0, 0), 3, 100, 102, false);
         assert_eq!(
             ProducerEntry::check(Some(&e), p(7, 0, 3), 2).unwrap(),
             Verdict::Append
         );
-        e.record(p(7, 0, 3), 2, 110, 111);
+        e.record(p(7, 0, 3), 2, 110, 111, false);
         // A retry of either batch is a duplicate with its original offsets.
         let dup = ProducerEntry::check(Some(&e), p(7, 0, 0), 3).unwrap();
         assert_eq!(
@@ -431,7 +584,7 @@ mod tests {
                 kind
             );
         }
-        e.record(p(7, 1, 0), 1, 120, 120);
+        e.record(p(7, 1, 0), 1, 120, 120, false);
         assert_eq!(
             ProducerEntry::check(Some(&e), p(7, 0, 5), 1)
                 .unwrap_err()
@@ -460,6 +613,7 @@ mod tests {
                 10,
                 i64::from(i) * 10,
                 i64::from(i) * 10 + 9,
+                false,
             );
         }
         assert_eq!(e.batches.len(), BATCHES_PER_PRODUCER);
@@ -479,14 +633,30 @@ mod tests {
     }
 
     #[test]
+    fn transactions_open_on_their_first_batch_and_end_at_a_marker() {
+        let mut e = ProducerEntry::default();
+        assert!(
+            e.record(p(4, 0, 0), 2, 10, 11, true),
+            "the first batch opens it"
+        );
+        assert!(!e.record(p(4, 0, 2), 1, 15, 15, true), "later ones do not");
+        assert_eq!(e.txn_first_offset, 10);
+        assert_eq!(e.end_txn(0), Some(10));
+        assert_eq!(e.end_txn(0), None, "a second marker finds nothing open");
+        // A marker of a newer epoch also fences the old epoch's sequence history.
+        e.record(p(4, 0, 3), 1, 20, 20, true);
+        assert_eq!(e.end_txn(1), Some(20));
+        assert_eq!((e.epoch, e.batches.len()), (1, 0));
+    }
+
+    #[test]
     fn snapshots_round_trip_and_reject_damage() {
         let mut a = ProducerEntry::default();
-        a.record(p(3, 2, 0), 4, 10, 13);
-        a.record(p(3, 2, 4), 1, 20, 20);
+        a.record(p(3, 2, 0), 4, 10, 13, true);
+        a.record(p(3, 2, 4), 1, 20, 20, true);
         let b = ProducerEntry {
             producer_id: 9,
-            epoch: 0,
-            batches: vec![],
+            ..ProducerEntry::default()
         };
         let bytes = encode_snapshot(&[a.clone(), b.clone()]);
         assert_eq!(decode_snapshot(&bytes).unwrap(), vec![a, b]);
@@ -505,7 +675,7 @@ mod tests {
         let table: Box<ProducerTable> = Box::new(unsafe { std::mem::zeroed() });
         for id in 1..=(PRODUCER_SLOTS as i64 + 1) {
             let mut e = ProducerEntry::default();
-            e.record(p(id, 3, 0), 1, id * 10, id * 10);
+            e.record(p(id, 3, 0), 1, id * 10, id * 10, false);
             table.put(&e);
         }
         // Producer 1 was the least recently active and made room for the last one.

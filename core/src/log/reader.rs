@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::partition::{PartitionLog, SegmentList};
+use super::producer_state::AbortedTxn;
 use crate::error::{bail, Error, ErrorKind, Result};
 use crate::record::{Batch, BatchHeader, RecordView, BATCH_HEADER_LEN};
 
@@ -20,8 +21,17 @@ pub struct Reader {
     /// Records below this offset are skipped (a seek into the middle of a batch).
     from_offset: i64,
     verify_crc: bool,
+    /// `Some` in read_committed mode: the aborted transactions known so far.
+    aborted: Option<Aborted>,
     /// Keeps the store open (no clean shutdown) while the reader lives.
     _store: Option<crate::Store>,
+}
+
+/// Aborted transactions as a read_committed reader knows them.
+struct Aborted {
+    entries: Vec<AbortedTxn>,
+    /// The last stable offset when they were read.
+    loaded_at: i64,
 }
 
 /// One batch read from the log, with the offset below which its records were not
@@ -110,6 +120,7 @@ impl Reader {
             next_offset: 0,
             from_offset: 0,
             verify_crc: false,
+            aborted: None,
             _store: store,
         };
         reader.seek(offset)?;
@@ -120,6 +131,16 @@ impl Reader {
     /// the append path wrote it and recovery verified it).
     pub fn verify_crc(mut self, on: bool) -> Reader {
         self.verify_crc = on;
+        self
+    }
+
+    /// Read only committed data (Kafka's `read_committed`): stop at the last stable
+    /// offset, skip transaction markers and the batches of aborted transactions.
+    pub fn read_committed(mut self, on: bool) -> Reader {
+        self.aborted = on.then(|| Aborted {
+            entries: Vec::new(),
+            loaded_at: i64::MIN,
+        });
         self
     }
 
@@ -207,7 +228,12 @@ impl Reader {
     /// Moves into the segment holding `next_offset` and reads the header of the batch
     /// there; `None` at the end offset.
     fn locate(&mut self) -> Result<Option<BatchHeader>> {
-        let end = self.log.block().tail.end_offset.load(Ordering::Acquire);
+        // read_committed stops at the last stable offset (loaded after the end, and
+        // never above it).
+        let end = match self.aborted {
+            Some(_) => self.log.last_stable_offset(),
+            None => self.log.block().tail.end_offset.load(Ordering::Acquire),
+        };
         if self.next_offset >= end {
             return Ok(None);
         }
@@ -248,8 +274,20 @@ impl Reader {
     /// The next batch, or `None` when the reader is at the end offset.
     pub fn next_batch(&mut self) -> Result<Option<ReadBatch<'_>>> {
         self.log.check_fork()?;
-        let Some(header) = self.locate()? else {
-            return Ok(None);
+        let header = loop {
+            let Some(header) = self.locate()? else {
+                return Ok(None);
+            };
+            // read_committed: markers and aborted transactions' batches are skipped.
+            let skip = self.aborted.is_some()
+                && (header.is_control()
+                    || (header.is_transactional()
+                        && self.is_aborted(header.producer_id, header.base_offset)?));
+            if !skip {
+                break header;
+            }
+            self.position += header.total_len() as u64;
+            self.next_offset = header.next_offset();
         };
         let seg = self.list.seg(self.seg)?;
         // SAFETY: the batch starts at a published position and lies below the end.
@@ -266,6 +304,38 @@ impl Reader {
         Ok(Some(ReadBatch {
             batch,
             from_offset: self.from_offset,
+        }))
+    }
+
+    /// Whether the transactional batch of `producer_id` at `offset` (below the last
+    /// stable offset) belongs to an aborted transaction. The aborted transactions
+    /// are read from the `.txnindex` files of the segments from this one on, again
+    /// whenever the reader passes the last stable offset it read them at: a
+    /// transaction complete below that offset has its entry written by then.
+    fn is_aborted(&mut self, producer_id: i64, offset: i64) -> Result<bool> {
+        let known = self.aborted.as_ref().map_or(i64::MIN, |a| a.loaded_at);
+        if offset >= known {
+            let loaded_at = self.log.last_stable_offset();
+            let list = self.log.segments()?;
+            let here = self.list.segments[self.seg].base;
+            let mut entries = Vec::new();
+            for s in list.segments.iter().filter(|s| s.base >= here) {
+                let path = super::segment::file_path(
+                    self.log.dir(),
+                    s.base,
+                    super::segment::TXN_INDEX_EXT,
+                );
+                match std::fs::read(&path) {
+                    Ok(bytes) => entries.extend(AbortedTxn::decode_all(&bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("read", &path, e)),
+                }
+            }
+            self.aborted = Some(Aborted { entries, loaded_at });
+        }
+        let aborted = self.aborted.as_ref().expect("loaded above");
+        Ok(aborted.entries.iter().any(|a| {
+            a.producer_id == producer_id && a.first_offset <= offset && offset <= a.last_offset
         }))
     }
 

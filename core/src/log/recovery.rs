@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 
 use super::checkpoint;
 use super::partition::{AppendGuard, PartitionLog};
-use super::producer_state::{self, Replay};
+use super::producer_state::{self, AbortedTxn, Replay, ABORTED_TXN_LEN};
 use super::segment::{
     self, MappedSegment, INDEX_EXT, LOG_EXT, SNAPSHOT_EXT, TIME_INDEX_EXT, TXN_INDEX_EXT,
 };
@@ -21,7 +21,7 @@ use super::walk::{walk, IndexCursor, WalkEnd, WalkPos};
 use crate::config::TopicConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs as ofs;
-use crate::record::BatchHeader;
+use crate::record::{Batch, BatchHeader, ControlRecordType};
 use crate::shm::control::{ControlBlock, Tail};
 
 /// File sizes and settings recovery needs.
@@ -55,6 +55,8 @@ struct Rebuilt {
     cursor: IndexCursor,
     index_entries: usize,
     time_entries: usize,
+    /// Aborted transactions whose ABORT marker is in the walked part.
+    aborted: Vec<AbortedTxn>,
 }
 
 /// Walks `seg` from its start (or from the last index entry below `stop`), writing
@@ -81,6 +83,7 @@ unsafe fn rebuild_segment(
         cursor: IndexCursor::new(interval),
         index_entries: 0,
         time_entries: 0,
+        aborted: Vec::new(),
     };
     let end = walk(
         seg,
@@ -92,7 +95,9 @@ unsafe fn rebuild_segment(
             if h.last_offset() >= verify_from {
                 *batches_verified += 1;
             }
-            replay.batch(h);
+            if let Some(a) = replay.batch(h, control_type(seg, position, h)) {
+                state.aborted.push(a);
+            }
             let add = state
                 .cursor
                 .on_batch(position as u32, h.last_offset(), h.max_timestamp);
@@ -294,8 +299,10 @@ pub fn recover(p: &RecoveryParams<'_>, block: &ControlBlock) -> Result<RecoveryR
             if reserved > end_pos {
                 ofs::reserve(seg.log_file()?, seg.log_path(), end_pos, reserved - end_pos)?;
             }
+            write_txn_index(dir, base, &rebuilt.aborted, false)?;
             store_tail(tail, base, &rebuilt, reserved);
             tail.log_start_offset.store(bases[0], Ordering::Release);
+            tail.txn_floor.store(replay.txn_floor(), Ordering::Release);
             block.producers.replace(&replay.finish());
             report.end_offset = rebuilt.pos.next_offset;
             return Ok(report);
@@ -378,6 +385,7 @@ fn reindex_sealed(
         rebuilt.time_entries as u64 * 12,
     )?;
     segment::truncate(&segment::file_path(dir, base, LOG_EXT), walked)?;
+    write_txn_index(dir, base, &rebuilt.aborted, false)?;
     Ok((walked, rebuilt.pos.next_offset, end))
 }
 
@@ -450,6 +458,8 @@ pub fn repair(log: &PartitionLog, _guard: &AppendGuard<'_>) -> Result<()> {
         // SAFETY: under the lock, past the published end, below the file length.
         unsafe { seg.bytes_mut(rebuilt.pos.position as usize, garbage as usize) }.fill(0);
     }
+    write_txn_index(dir, base, &rebuilt.aborted, true)?;
+    tail.txn_floor.store(replay.txn_floor(), Ordering::Release);
     log.block().producers.replace(&replay.finish());
     store_tail(tail, base, &rebuilt, file_len);
     tail.segment_gen.fetch_add(1, Ordering::Release);
@@ -483,7 +493,45 @@ fn producer_state_before(dir: &Path, bases: &[i64], i: usize) -> Result<Replay> 
         };
         // SAFETY: a sealed segment, read below its length by the exclusive opener or
         // the append-lock holder.
-        unsafe { walk(&seg, &mut pos, len, next, i64::MAX, |_, h| replay.batch(h)) };
+        unsafe {
+            walk(&seg, &mut pos, len, next, i64::MAX, |position, h| {
+                replay.batch(h, control_type(&seg, position, h));
+            })
+        };
     }
     Ok(replay)
+}
+
+/// The marker type of the control batch at `position`, `None` for other batches.
+fn control_type(seg: &MappedSegment, position: u64, h: &BatchHeader) -> Option<ControlRecordType> {
+    if !h.is_control() {
+        return None;
+    }
+    // SAFETY: the walk checked that the batch lies inside the walked bytes.
+    let bytes = unsafe { seg.bytes(position as usize, h.total_len()) }?;
+    Batch::parse(bytes)
+        .and_then(|b| b.control())
+        .ok()
+        .map(|(kind, _)| kind)
+}
+
+/// Writes the `.txnindex` of the segment at `base` to hold exactly `aborted`.
+/// With `shrink_only`, readers may be looking: the file is only cut back to the
+/// expected entries (a dead holder's entry for an unpublished marker), never
+/// rewritten, since what it holds before that point is what a walk finds.
+fn write_txn_index(dir: &Path, base: i64, aborted: &[AbortedTxn], shrink_only: bool) -> Result<()> {
+    let path = segment::file_path(dir, base, TXN_INDEX_EXT);
+    let expected: Vec<u8> = aborted.iter().flat_map(|a| a.encode()).collect();
+    let current = std::fs::read(&path).unwrap_or_default();
+    if current == expected {
+        return Ok(());
+    }
+    if shrink_only && current.len() > expected.len() && current[..expected.len()] == expected[..] {
+        let f = ofs::open_rw(&path, false)?;
+        return f
+            .set_len(expected.len() as u64)
+            .map_err(|e| Error::io("truncate", &path, e));
+    }
+    debug_assert_eq!(expected.len() % ABORTED_TXN_LEN, 0);
+    ofs::write_atomic(&path, &expected)
 }

@@ -19,7 +19,7 @@ use crate::log::producer_state::ProducerTable;
 /// "ONCECTL1" read as a big-endian u64; written last when a block is initialised.
 pub const CTL_MAGIC: u64 = u64::from_be_bytes(*b"ONCECTL1");
 /// Bumped whenever the layout below changes.
-pub const CTL_LAYOUT_VERSION: u32 = 2;
+pub const CTL_LAYOUT_VERSION: u32 = 3;
 /// Size of `partition.ctl`.
 pub const CTL_FILE_LEN: u64 = 16 * 1024;
 
@@ -49,6 +49,9 @@ pub struct Tail {
     pub reserved_len: AtomicU64,
     /// First offset still in the log; lower offsets were deleted by retention.
     pub log_start_offset: AtomicI64,
+    /// First offset of the oldest open transaction (`i64::MAX` if none): the last
+    /// stable offset is the smaller of this and `end_offset`.
+    pub txn_floor: AtomicI64,
 }
 
 /// The wake-up channel for readers blocked waiting for new data.
@@ -243,6 +246,9 @@ pub fn wait_until_any(words: &[&WaitWords], timeout: Duration, ready: impl Fn() 
         for w in words {
             w.has_waiters.store(1, Ordering::SeqCst);
         }
+        // Pairs with the writer's fence: the checks below cannot be ordered before
+        // the flags, whatever orderings `ready` uses.
+        fence(Ordering::SeqCst);
         if ready() {
             return true;
         }
@@ -307,6 +313,7 @@ impl WaitWords {
             // sleep below returns at once.
             let seen = self.notify.load(Ordering::SeqCst);
             self.has_waiters.store(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
             if ready() {
                 return true;
             }
