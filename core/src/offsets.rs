@@ -5,7 +5,8 @@
 //! The log stays bounded however often offsets are committed: once it spans a few
 //! segments, a process appends, under the append lock, a snapshot of every latest
 //! commit and deletes the segments wholly before it (a compaction that never needs
-//! to rewrite a file).
+//! to rewrite a file). It is read `read_committed`: offsets committed through a
+//! transaction count once the transaction commits.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -113,9 +114,10 @@ impl OffsetStore {
                 Some(r) => r,
                 None => {
                     cache.map.clear();
-                    cache
-                        .reader
-                        .insert(self.partition.reader(self.partition.start_offset())?)
+                    // read_committed: offsets committed through a transaction count
+                    // once it commits, never if it aborts.
+                    let reader = self.partition.reader(self.partition.start_offset())?;
+                    cache.reader.insert(reader.read_committed(true))
                 }
             };
             match read_into(reader, &mut cache.map) {
@@ -151,7 +153,9 @@ impl OffsetStore {
             first.get_or_insert(info.base_offset);
         }
         if let Some(first) = first {
-            log.delete_segments_below(&guard, first)?;
+            // Not past the last stable offset: an open transaction's commits there
+            // are not in the snapshot and must stay until it ends.
+            log.delete_segments_below(&guard, first.min(log.last_stable_offset()))?;
         }
         Ok(())
     }
@@ -265,6 +269,52 @@ fn decode_value(bytes: &[u8]) -> Option<CommittedOffset> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::{BatchOptions, ControlRecordType, ProducerInfo};
+    use crate::{StoreOptions, TopicConfig};
+
+    #[test]
+    fn offsets_committed_in_a_transaction_count_once_it_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        store.create_topic("t", 1, TopicConfig::default()).unwrap();
+        let offsets = OffsetStore::open(&store).unwrap();
+        offsets.commit("g", &[("t", 0, 5, "")]).unwrap();
+        let log = store.partition(CONSUMER_OFFSETS, 0).unwrap();
+        let producer = ProducerInfo {
+            producer_id: 77,
+            producer_epoch: 0,
+            base_sequence: 0,
+        };
+        let send_in_txn = |offset: i64, seq: i32| {
+            let (k, v) = (encode_key("g", "t", 0), encode_value(offset, "", 0));
+            let options = AppendOptions {
+                batch: BatchOptions {
+                    producer: ProducerInfo {
+                        base_sequence: seq,
+                        ..producer
+                    },
+                    transactional: true,
+                    ..BatchOptions::default()
+                },
+                durability: None,
+            };
+            log.append_with(&[Record::keyed(&k, &v)], &options).unwrap();
+        };
+        let committed = || offsets.committed("g", "t", 0).unwrap().map(|c| c.offset);
+        send_in_txn(9, 0);
+        assert_eq!(
+            committed(),
+            Some(5),
+            "invisible while the transaction is open"
+        );
+        log.append_marker(producer, ControlRecordType::Commit, 0)
+            .unwrap();
+        assert_eq!(committed(), Some(9), "visible once it commits");
+        send_in_txn(12, 1);
+        log.append_marker(producer, ControlRecordType::Abort, 0)
+            .unwrap();
+        assert_eq!(committed(), Some(9), "an aborted commit never counts");
+    }
 
     #[test]
     fn commit_records_round_trip_in_kafkas_layout() {
