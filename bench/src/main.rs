@@ -113,6 +113,7 @@ struct Results {
     single: Rate,
     read_all: Rate,
     read_all_raw_batch: Rate,
+    read_all_committed: Rate,
     read_all_new_mapping: Rate,
     wake_spin: WakeResult,
     wake_sleep: WakeResult,
@@ -239,6 +240,7 @@ fn measure(s: &Sizes) -> Res<Results> {
     };
     let read_all = read(ReadVia::Reader)?;
     let read_all_raw_batch = read(ReadVia::RawBatch)?;
+    let read_all_committed = read(ReadVia::ReadCommitted)?;
     let secs = util::repeat(s.reps.min(3), || {
         workloads::read_all_new_mapping(&store, &payload, expected_sum)
     })?;
@@ -289,6 +291,7 @@ fn measure(s: &Sizes) -> Res<Results> {
         single,
         read_all,
         read_all_raw_batch,
+        read_all_committed,
         read_all_new_mapping,
         wake_spin,
         wake_sleep,
@@ -583,6 +586,16 @@ fn print_table(m: &Machine, s: &Sizes, quick: bool, r: &Results) {
         x.best / memcpy_rec,
         x.best / r.sum_values.best,
     );
+    let x = &r.read_all_committed;
+    let ratio = x.median / r.read_all.median;
+    println!(
+        "  {:<52} {:>14} ({:>6.2})  {:.2}x read_uncommitted (median)                 >= 0.90x {}",
+        "4c read-all, read_committed",
+        mrec(x.best),
+        x.median / 1e6,
+        ratio,
+        verdict(ratio >= 0.9)
+    );
     let x = &r.read_all_new_mapping;
     println!(
         "  {:<52} {:>14} ({:>6.2}) {:>5.2} GB/s payload  {:.2}x (a) {:.2}x (r)   (no target)",
@@ -843,6 +856,10 @@ fn to_json(m: &Machine, s: &Sizes, quick: bool, r: &Results) -> J {
                             ("target_met", J::Bool(r.read_all.best >= TARGET_READ)),
                         ],
                     ),
+                ),
+                (
+                    "read_all_read_committed",
+                    rate_json(&r.read_all_committed, "records_per_s"),
                 ),
                 (
                     "read_all_raw_batch_diagnostic",

@@ -149,6 +149,9 @@ pub enum ReadVia {
     /// `ReadBatch::batch().records()`: the raw batch decoder under that wrapper.
     /// Diagnostic: the difference is the wrapper's cost.
     RawBatch,
+    /// As `Reader`, in `read_committed` mode (bounded by the last stable offset,
+    /// skipping markers and aborted transactions).
+    ReadCommitted,
 }
 
 /// Workload 4: reads every record from offset 0 and sums every value byte; checks
@@ -158,7 +161,8 @@ pub fn read_all(p: &Partition, payload: &Payload, expected_sum: u64, via: ReadVi
     // One function per variant: the documented path compiles as the plain loop a
     // user writes, whatever the diagnostics look like.
     let (n, sum) = match via {
-        ReadVia::Reader => read_via_reader(p)?,
+        ReadVia::Reader => read_via_reader(p, false)?,
+        ReadVia::ReadCommitted => read_via_reader(p, true)?,
         ReadVia::RawBatch => read_via_raw_batch(p)?,
     };
     let secs = t.elapsed().as_secs_f64();
@@ -172,8 +176,8 @@ pub fn read_all(p: &Partition, payload: &Payload, expected_sum: u64, via: ReadVi
     Ok(secs)
 }
 
-fn read_via_reader(p: &Partition) -> Res<(usize, u64)> {
-    let mut reader = p.reader(0)?;
+fn read_via_reader(p: &Partition, committed: bool) -> Res<(usize, u64)> {
+    let mut reader = p.reader(0)?.read_committed(committed);
     let mut n = 0usize;
     let mut sum = 0u64;
     while let Some(batch) = reader.next_batch()? {
