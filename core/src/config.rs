@@ -265,6 +265,20 @@ impl StoreOptions {
     }
 }
 
+/// Applies `pairs` with `set`, the `delivery` preset first wherever it appears, so
+/// that the other keys refine it.
+fn apply_preset_first<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    mut set: impl FnMut(&str, &str) -> Result<()>,
+) -> Result<()> {
+    let (presets, others): (Vec<_>, Vec<_>) =
+        pairs.into_iter().partition(|(k, _)| *k == "delivery");
+    presets
+        .into_iter()
+        .chain(others)
+        .try_for_each(|(k, v)| set(k, v))
+}
+
 /// The three delivery guarantees, as one word that sets the individual options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Delivery {
@@ -447,14 +461,8 @@ impl ProducerConfig {
     pub fn from_pairs<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<ProducerConfig> {
-        let pairs: Vec<(&str, &str)> = pairs.into_iter().collect();
         let mut config = ProducerConfig::default();
-        for (k, v) in pairs.iter().filter(|(k, _)| *k == "delivery") {
-            config.set(k, v)?;
-        }
-        for (k, v) in pairs.iter().filter(|(k, _)| *k != "delivery") {
-            config.set(k, v)?;
-        }
+        apply_preset_first(pairs, |k, v| config.set(k, v))?;
         config.validate()?;
         Ok(config)
     }
@@ -639,14 +647,8 @@ impl ConsumerConfig {
     pub fn from_pairs<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<ConsumerConfig> {
-        let pairs: Vec<(&str, &str)> = pairs.into_iter().collect();
         let mut config = ConsumerConfig::default();
-        for (k, v) in pairs.iter().filter(|(k, _)| *k == "delivery") {
-            config.set(k, v)?;
-        }
-        for (k, v) in pairs.iter().filter(|(k, _)| *k != "delivery") {
-            config.set(k, v)?;
-        }
+        apply_preset_first(pairs, |k, v| config.set(k, v))?;
         Ok(config)
     }
 }

@@ -17,7 +17,7 @@ use crate::config::ProducerConfig;
 use crate::error::{bail, Error, ErrorKind, Result};
 use crate::partition::{AppendInfo, AppendOptions, Partition};
 use crate::partitioner::{partition_for_key, StickyPartitioner};
-use crate::record::{BatchOptions, Header, ProducerInfo, Record};
+use crate::record::{BatchOptions, OwnedRecord, ProducerInfo, Record};
 use crate::store::Store;
 
 /// A record to send: where it goes and what it holds.
@@ -74,31 +74,22 @@ pub struct DeliveryReport {
     pub result: Result<i64>,
 }
 
-struct OwnedRecord {
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Vec<(String, Option<Vec<u8>>)>,
-    timestamp: Option<i64>,
-    token: u64,
-}
-
-impl OwnedRecord {
-    fn size(&self) -> usize {
-        // Close to the encoded size: bytes plus a small per-record overhead.
-        16 + self.key.as_ref().map_or(0, Vec::len)
-            + self.value.as_ref().map_or(0, Vec::len)
-            + self
-                .headers
-                .iter()
-                .map(|(k, v)| 4 + k.len() + v.as_ref().map_or(0, Vec::len))
-                .sum::<usize>()
-    }
+/// Close to a record's encoded size: its bytes plus a small per-record overhead.
+fn approximate_size(r: &OwnedRecord) -> usize {
+    16 + r.key.as_ref().map_or(0, Vec::len)
+        + r.value.as_ref().map_or(0, Vec::len)
+        + r.headers
+            .iter()
+            .map(|(k, v)| 4 + k.len() + v.as_ref().map_or(0, Vec::len))
+            .sum::<usize>()
 }
 
 /// One partition's records waiting to be appended.
 struct Pending {
     partition: Partition,
     records: Vec<OwnedRecord>,
+    /// The token of each record.
+    tokens: Vec<u64>,
     bytes: usize,
     since: Instant,
     /// Sequence number of the next record (idempotent producers).
@@ -203,26 +194,16 @@ impl Producer {
         };
         let limit = inner.max_record_bytes(topic)?;
         let r = record.record;
-        let owned = OwnedRecord {
-            key: r.key.map(<[u8]>::to_vec),
-            value: r.value.map(<[u8]>::to_vec),
-            headers: r
-                .headers
-                .iter()
-                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
-                .collect(),
-            timestamp: r.timestamp,
-            token: state.next_token,
-        };
-        if owned.size() > limit {
+        let owned = OwnedRecord::from_record(&r);
+        let size = approximate_size(&owned);
+        if size > limit {
             bail!(
                 RecordTooLarge,
-                "a record of about {} bytes exceeds max.message.bytes {limit} of {topic:?}",
-                owned.size()
+                "a record of about {size} bytes exceeds max.message.bytes {limit} of {topic:?}"
             );
         }
+        let token = state.next_token;
         state.next_token += 1;
-        let token = owned.token;
         let key = (topic.to_string(), partition);
         if !state.pending.contains_key(&key) {
             let handle = inner.store.partition(topic, partition)?;
@@ -231,6 +212,7 @@ impl Producer {
                 Pending {
                     partition: handle,
                     records: Vec::new(),
+                    tokens: Vec::new(),
                     bytes: 0,
                     since: Instant::now(),
                     next_seq: 0,
@@ -241,8 +223,9 @@ impl Producer {
         if pending.records.is_empty() {
             pending.since = Instant::now();
         }
-        pending.bytes += owned.size();
+        pending.bytes += size;
         pending.records.push(owned);
+        pending.tokens.push(token);
         let full = pending.bytes >= inner.config.batch_size;
         if full || inner.config.linger_ms == 0 {
             inner.append_pending(&mut state, &key);
@@ -279,6 +262,7 @@ impl Producer {
         let pending = state.pending.entry(key).or_insert_with(|| Pending {
             partition: handle,
             records: Vec::new(),
+            tokens: Vec::new(),
             bytes: 0,
             since: Instant::now(),
             next_seq: 0,
@@ -385,29 +369,10 @@ impl Inner {
             return;
         }
         let owned = std::mem::take(&mut pending.records);
+        let tokens = std::mem::take(&mut pending.tokens);
         pending.bytes = 0;
-        let headers: Vec<Vec<Header<'_>>> = owned
-            .iter()
-            .map(|r| {
-                r.headers
-                    .iter()
-                    .map(|(k, v)| Header {
-                        key: k,
-                        value: v.as_deref(),
-                    })
-                    .collect()
-            })
-            .collect();
-        let records: Vec<Record<'_>> = owned
-            .iter()
-            .zip(&headers)
-            .map(|(r, h)| Record {
-                key: r.key.as_deref(),
-                value: r.value.as_deref(),
-                headers: h,
-                timestamp: r.timestamp,
-            })
-            .collect();
+        let headers = OwnedRecord::header_views(&owned);
+        let records = OwnedRecord::views(&owned, &headers);
         let result = self.append_with_retries(&pending.partition, &records, pending.next_seq);
         if result.is_ok() {
             pending.next_seq = crate::log::producer_state::next_seq(
@@ -417,9 +382,9 @@ impl Inner {
         let (topic, partition) = key.clone();
         match result {
             Ok(info) => {
-                for (i, r) in owned.iter().enumerate() {
+                for (i, token) in tokens.iter().enumerate() {
                     state.reports.push_back(DeliveryReport {
-                        token: r.token,
+                        token: *token,
                         topic: topic.clone(),
                         partition,
                         result: Ok(info.base_offset + i as i64),
@@ -432,9 +397,9 @@ impl Inner {
                     // idempotent producer does.
                     state.fatal = Some((e.kind(), e.message().to_string()));
                 }
-                for r in &owned {
+                for token in &tokens {
                     state.reports.push_back(DeliveryReport {
-                        token: r.token,
+                        token: *token,
                         topic: topic.clone(),
                         partition,
                         result: Err(Error::new(e.kind(), e.message().to_string())),

@@ -2,19 +2,10 @@
 //! no input bytes, however malformed, make the decoder panic.
 
 use oncelog::record::{
-    encode_batch, encoded_batch_len, Batch, BatchHeader, BatchOptions, Header, HeaderView,
-    ProducerInfo, Record, BATCH_HEADER_LEN,
+    encode_batch, encoded_batch_len, Batch, BatchHeader, BatchOptions, HeaderView, OwnedRecord,
+    ProducerInfo, BATCH_HEADER_LEN,
 };
 use proptest::prelude::*;
-
-/// An owned record, from which a borrowed [`Record`] is built.
-#[derive(Clone, Debug)]
-struct OwnedRecord {
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Vec<(String, Option<Vec<u8>>)>,
-    timestamp: Option<i64>,
-}
 
 /// Null, empty, short, and occasionally long (multi-byte length varint) byte strings.
 fn bytes() -> impl Strategy<Value = Option<Vec<u8>>> {
@@ -87,28 +78,8 @@ fn options() -> impl Strategy<Value = BatchOptions> {
 
 /// Encodes owned records into a fresh buffer.
 fn encode(owned: &[OwnedRecord], base_offset: i64, now_ms: i64, opts: &BatchOptions) -> Vec<u8> {
-    let headers: Vec<Vec<Header<'_>>> = owned
-        .iter()
-        .map(|r| {
-            r.headers
-                .iter()
-                .map(|(k, v)| Header {
-                    key: k,
-                    value: v.as_deref(),
-                })
-                .collect()
-        })
-        .collect();
-    let records: Vec<Record<'_>> = owned
-        .iter()
-        .zip(&headers)
-        .map(|(r, h)| Record {
-            key: r.key.as_deref(),
-            value: r.value.as_deref(),
-            headers: h,
-            timestamp: r.timestamp,
-        })
-        .collect();
+    let headers = OwnedRecord::header_views(owned);
+    let records = OwnedRecord::views(owned, &headers);
     let len = encoded_batch_len(&records, now_ms);
     let mut out = vec![0u8; len];
     let e = encode_batch(&mut out, base_offset, &records, now_ms, opts);

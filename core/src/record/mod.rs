@@ -67,3 +67,66 @@ impl<'a> Record<'a> {
         }
     }
 }
+
+/// A record that owns its bytes: what a producer buffers, or a program builds
+/// before appending. [`OwnedRecord::views`] lends them out as [`Record`]s.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnedRecord {
+    /// Optional key.
+    pub key: Option<Vec<u8>>,
+    /// Optional value; `None` is a tombstone.
+    pub value: Option<Vec<u8>>,
+    /// Headers in order: key and optional value.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// Milliseconds since the Unix epoch; `None` takes the append time.
+    pub timestamp: Option<i64>,
+}
+
+impl OwnedRecord {
+    /// A copy of a borrowed record.
+    pub fn from_record(r: &Record<'_>) -> OwnedRecord {
+        OwnedRecord {
+            key: r.key.map(<[u8]>::to_vec),
+            value: r.value.map(<[u8]>::to_vec),
+            headers: r
+                .headers
+                .iter()
+                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                .collect(),
+            timestamp: r.timestamp,
+        }
+    }
+
+    /// The header views of each record, for [`views`](Self::views) to borrow.
+    pub fn header_views(records: &[OwnedRecord]) -> Vec<Vec<Header<'_>>> {
+        records
+            .iter()
+            .map(|r| {
+                r.headers
+                    .iter()
+                    .map(|(k, v)| Header {
+                        key: k,
+                        value: v.as_deref(),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Borrowed views of `records`, with the headers `header_views` built.
+    pub fn views<'a>(
+        records: &'a [OwnedRecord],
+        headers: &'a [Vec<Header<'a>>],
+    ) -> Vec<Record<'a>> {
+        records
+            .iter()
+            .zip(headers)
+            .map(|(r, h)| Record {
+                key: r.key.as_deref(),
+                value: r.value.as_deref(),
+                headers: h,
+                timestamp: r.timestamp,
+            })
+            .collect()
+    }
+}
