@@ -78,7 +78,11 @@ pub struct Consumer {
 
 impl Consumer {
     /// A consumer on `store` with `config`.
-    pub fn new(store: &Store, config: ConsumerConfig) -> Result<Consumer> {
+    pub fn new(store: &Store, mut config: ConsumerConfig) -> Result<Consumer> {
+        if config.group_id.is_none() && config.commit_mode == CommitMode::Auto {
+            // As Kafka: without a group there is nothing to auto-commit to.
+            config.commit_mode = CommitMode::Manual;
+        }
         let needs_group = !matches!(config.commit_mode, CommitMode::Manual | CommitMode::Auto);
         if needs_group && config.group_id.is_none() {
             bail!(

@@ -48,6 +48,11 @@ pub enum ErrorKind {
     OutOfOrderSequence,
     /// A newer epoch of the same producer exists: this one is a zombie and must stop.
     ProducerFenced,
+    /// A transaction call out of order (commit without begin, send outside a
+    /// transaction of a transactional producer, ...).
+    InvalidTxnState,
+    /// The transaction cannot commit (a send in it failed): abort it.
+    TransactionAborted,
     /// An operating-system error not covered by a more specific kind.
     Io,
 }
@@ -73,6 +78,8 @@ impl ErrorKind {
             ErrorKind::Closed => "closed",
             ErrorKind::OutOfOrderSequence => "out_of_order_sequence",
             ErrorKind::ProducerFenced => "producer_fenced",
+            ErrorKind::InvalidTxnState => "invalid_txn_state",
+            ErrorKind::TransactionAborted => "transaction_aborted",
             ErrorKind::Io => "io",
         }
     }
@@ -80,6 +87,11 @@ impl ErrorKind {
     /// True when the same call may succeed if simply tried again later.
     pub fn is_retriable(self) -> bool {
         matches!(self, ErrorKind::Timeout | ErrorKind::NoSpace)
+    }
+
+    /// True when the current transaction must be aborted before the producer goes on.
+    pub fn txn_requires_abort(self) -> bool {
+        matches!(self, ErrorKind::TransactionAborted)
     }
 
     /// True when the handle that returned it cannot be used any more.
@@ -154,6 +166,11 @@ impl Error {
     /// See [`ErrorKind::is_fatal`].
     pub fn is_fatal(&self) -> bool {
         self.kind.is_fatal()
+    }
+
+    /// See [`ErrorKind::txn_requires_abort`].
+    pub fn txn_requires_abort(&self) -> bool {
+        self.kind.txn_requires_abort()
     }
 
     /// The operating-system error code behind this error, if any.

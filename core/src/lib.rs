@@ -52,6 +52,8 @@ pub mod record;
 mod shm;
 pub mod store;
 pub mod topic;
+pub mod txn;
+mod wire;
 
 pub use config::{
     CommitMode, ConsumerConfig, Delivery, Durability, Isolation, OffsetReset, ProducerConfig,

@@ -17,6 +17,7 @@ use crate::partition::{AppendOptions, Partition};
 use crate::record::Record;
 use crate::store::Store;
 use crate::topic::CONSUMER_OFFSETS;
+use crate::wire::{put_str, Cursor};
 use crate::Reader;
 
 /// A committed offset: the next offset the group will consume from a partition.
@@ -58,7 +59,7 @@ impl OffsetStore {
     /// Opens (creating on first use) the store's offsets log.
     pub fn open(store: &Store) -> Result<OffsetStore> {
         Ok(OffsetStore {
-            partition: store.internal_partition(CONSUMER_OFFSETS, &LOG_CONFIG)?,
+            partition: log_partition(store)?,
             cache: Mutex::new(Cache {
                 map: HashMap::new(),
                 reader: None,
@@ -161,6 +162,11 @@ impl OffsetStore {
     }
 }
 
+/// The partition of `__consumer_offsets`, created on first use.
+pub(crate) fn log_partition(store: &Store) -> Result<Partition> {
+    store.internal_partition(CONSUMER_OFFSETS, &LOG_CONFIG)
+}
+
 fn read_into(reader: &mut Reader, map: &mut HashMap<Key, CommittedOffset>) -> Result<()> {
     while let Some(batch) = reader.next_batch()? {
         if batch.header().is_control() {
@@ -187,14 +193,8 @@ fn read_into(reader: &mut Reader, map: &mut HashMap<Key, CommittedOffset>) -> Re
     Ok(())
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&s.as_bytes()[..len as usize]);
-}
-
 /// Kafka's `OffsetCommitKey` (version 1): group, topic, partition.
-fn encode_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
+pub(crate) fn encode_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(10 + group.len() + topic.len());
     out.extend_from_slice(&1i16.to_be_bytes());
     put_str(&mut out, group);
@@ -205,7 +205,7 @@ fn encode_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
 
 /// Kafka's `OffsetCommitValue` (version 3): offset, leader epoch (-1), metadata,
 /// commit timestamp.
-fn encode_value(offset: i64, metadata: &str, timestamp: i64) -> Vec<u8> {
+pub(crate) fn encode_value(offset: i64, metadata: &str, timestamp: i64) -> Vec<u8> {
     let mut out = Vec::with_capacity(24 + metadata.len());
     out.extend_from_slice(&3i16.to_be_bytes());
     out.extend_from_slice(&offset.to_be_bytes());
@@ -213,29 +213,6 @@ fn encode_value(offset: i64, metadata: &str, timestamp: i64) -> Vec<u8> {
     put_str(&mut out, metadata);
     out.extend_from_slice(&timestamp.to_be_bytes());
     out
-}
-
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = self.0.split_at_checked(n)?;
-        self.0 = rest;
-        Some(head)
-    }
-    fn i16(&mut self) -> Option<i16> {
-        Some(i16::from_be_bytes(self.take(2)?.try_into().ok()?))
-    }
-    fn i32(&mut self) -> Option<i32> {
-        Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn i64(&mut self) -> Option<i64> {
-        Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn string(&mut self) -> Option<String> {
-        let len = usize::try_from(self.i16()?).ok()?;
-        String::from_utf8(self.take(len)?.to_vec()).ok()
-    }
 }
 
 /// An offset-commit key; `None` for other key versions (group metadata).
@@ -247,7 +224,7 @@ fn decode_key(bytes: &[u8]) -> Option<Key> {
     let group = c.string()?;
     let topic = c.string()?;
     let partition = u32::try_from(c.i32()?).ok()?;
-    c.0.is_empty().then_some((group, topic, partition))
+    c.is_empty().then_some((group, topic, partition))
 }
 
 fn decode_value(bytes: &[u8]) -> Option<CommittedOffset> {

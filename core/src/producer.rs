@@ -6,19 +6,30 @@
 //! With `enable.idempotence` (the default) the producer takes a store-unique
 //! producer id and numbers every record per partition, so a retried batch is never
 //! appended twice: the partition recognises it and returns the original offsets.
+//!
+//! With `transactional.id` the producer is transactional: `init_transactions` takes
+//! the id over from any earlier holder (fencing it), and what is sent between
+//! `begin_transaction` and `commit_transaction` — records and consumer offsets
+//! (`send_offsets_to_transaction`) — becomes visible to `read_committed` readers
+//! all at once, or never after `abort_transaction`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::config::ProducerConfig;
+use crate::consumer::TopicPartition;
 use crate::error::{bail, Error, ErrorKind, Result};
+use crate::log::producer_state::{last_seq, next_seq};
+use crate::offsets::{encode_key, encode_value};
 use crate::partition::{AppendInfo, AppendOptions, Partition};
 use crate::partitioner::{partition_for_key, StickyPartitioner};
 use crate::record::{BatchOptions, OwnedRecord, ProducerInfo, Record};
 use crate::store::Store;
+use crate::topic::CONSUMER_OFFSETS;
+use crate::txn::Coordinator;
 
 /// A record to send: where it goes and what it holds.
 #[derive(Clone, Copy, Debug, Default)]
@@ -101,15 +112,29 @@ struct State {
     reports: VecDeque<DeliveryReport>,
     sticky: StickyPartitioner,
     next_token: u64,
-    /// Set by an error after which an idempotent producer must not go on.
+    /// Set by an error after which the producer must not go on.
     fatal: Option<(ErrorKind, String)>,
     closed: bool,
+    /// Producer id and epoch of an idempotent producer (a transactional one gets
+    /// them from `init_transactions`).
+    identity: Option<(i64, i16)>,
+    /// The open transaction of a transactional producer.
+    txn: Option<OpenTxn>,
+}
+
+/// What a transactional producer knows of its open transaction.
+#[derive(Default)]
+struct OpenTxn {
+    /// Partitions recorded with the coordinator.
+    partitions: HashSet<(String, u32)>,
+    /// The first append that failed in it: the transaction can only abort.
+    failed: Option<String>,
 }
 
 struct Inner {
     store: Store,
     config: ProducerConfig,
-    identity: Option<(i64, i16)>,
+    coordinator: Option<Coordinator>,
     state: Mutex<State>,
     wake: Condvar,
 }
@@ -124,13 +149,11 @@ impl Producer {
     /// A producer on `store` with `config`.
     pub fn new(store: &Store, config: ProducerConfig) -> Result<Producer> {
         config.validate()?;
-        if config.transactional_id.is_some() {
-            bail!(
-                InvalidConfig,
-                "transactional producers are not available yet; remove transactional.id"
-            );
-        }
-        let identity = if config.enable_idempotence {
+        let coordinator = match config.transactional_id {
+            Some(_) => Some(Coordinator::open(store)?),
+            None => None,
+        };
+        let identity = if config.enable_idempotence && coordinator.is_none() {
             Some((store.allocate_producer_id()?, 0))
         } else {
             None
@@ -138,7 +161,7 @@ impl Producer {
         let inner = Arc::new(Inner {
             store: store.clone(),
             config,
-            identity,
+            coordinator,
             state: Mutex::new(State {
                 pending: HashMap::new(),
                 reports: VecDeque::new(),
@@ -146,6 +169,8 @@ impl Producer {
                 next_token: 0,
                 fatal: None,
                 closed: false,
+                identity,
+                txn: None,
             }),
             wake: Condvar::new(),
         });
@@ -168,16 +193,22 @@ impl Producer {
         &self.inner.config
     }
 
-    /// The producer id and epoch of an idempotent producer.
+    /// The producer id and epoch of an idempotent producer (of a transactional one
+    /// once `init_transactions` returned).
     pub fn identity(&self) -> Option<(i64, i16)> {
-        self.inner.identity
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .identity
     }
 
     /// Sends a record: it is routed, copied into its partition's pending batch, and
     /// appended when the batch is full, when `linger.ms` passes, or at once with
     /// `linger.ms = 0`. Returns a token that its [`DeliveryReport`] carries. Errors
-    /// here are about the record itself (unknown topic or partition, too large) or a
-    /// producer that can no longer send; append errors come in delivery reports.
+    /// here are about the record itself (unknown topic or partition, too large), a
+    /// transactional producer outside a transaction, or a producer that can no longer
+    /// send; append errors come in delivery reports.
     pub fn send(&self, record: ProducerRecord<'_>) -> Result<u64> {
         let inner = &self.inner;
         let mut state = inner.lock_state()?;
@@ -202,24 +233,11 @@ impl Producer {
                 "a record of about {size} bytes exceeds max.message.bytes {limit} of {topic:?}"
             );
         }
+        let key = (topic.to_string(), partition);
+        inner.join_transaction(&mut state, &key)?;
         let token = state.next_token;
         state.next_token += 1;
-        let key = (topic.to_string(), partition);
-        if !state.pending.contains_key(&key) {
-            let handle = inner.store.partition(topic, partition)?;
-            state.pending.insert(
-                key.clone(),
-                Pending {
-                    partition: handle,
-                    records: Vec::new(),
-                    tokens: Vec::new(),
-                    bytes: 0,
-                    since: Instant::now(),
-                    next_seq: 0,
-                },
-            );
-        }
-        let pending = state.pending.get_mut(&key).expect("inserted above");
+        let pending = inner.pending_for(&mut state, &key)?;
         if pending.records.is_empty() {
             pending.since = Instant::now();
         }
@@ -240,7 +258,8 @@ impl Producer {
 
     /// Appends `records` to `topic`/`partition` as one batch right away, after any
     /// records still pending for that partition (so order is kept), with the
-    /// producer's idempotence and durability. The fast path for bulk writes.
+    /// producer's idempotence, transaction and durability. The fast path for bulk
+    /// writes.
     pub fn send_batch(
         &self,
         topic: &str,
@@ -249,43 +268,14 @@ impl Producer {
     ) -> Result<AppendInfo> {
         let inner = &self.inner;
         let mut state = inner.lock_state()?;
-        let key = (topic.to_string(), partition);
-        if state.pending.contains_key(&key) {
-            inner.append_pending(&mut state, &key);
-        }
-        let handle = match state.pending.get(&key) {
-            Some(p) => p.partition.clone(),
-            None => inner.store.partition(topic, partition)?,
-        };
-        let next_seq = state.pending.get(&key).map_or(0, |p| p.next_seq);
-        let info = inner.append_with_retries(&handle, records, next_seq)?;
-        let pending = state.pending.entry(key).or_insert_with(|| Pending {
-            partition: handle,
-            records: Vec::new(),
-            tokens: Vec::new(),
-            bytes: 0,
-            since: Instant::now(),
-            next_seq: 0,
-        });
-        pending.next_seq = crate::log::producer_state::next_seq(
-            crate::log::producer_state::last_seq(next_seq, records.len() as i32),
-        );
-        Ok(info)
+        inner.append_direct(&mut state, topic, partition, records)
     }
 
     /// Appends every pending batch now. Delivery reports are ready afterwards.
     pub fn flush(&self) -> Result<()> {
         let inner = &self.inner;
         let mut state = inner.lock_state()?;
-        let keys: Vec<(String, u32)> = state
-            .pending
-            .iter()
-            .filter(|(_, p)| !p.records.is_empty())
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in keys {
-            inner.append_pending(&mut state, &key);
-        }
+        inner.append_all_pending(&mut state);
         Ok(())
     }
 
@@ -301,9 +291,147 @@ impl Producer {
         state.pending.values().map(|p| p.records.len()).sum()
     }
 
-    /// Flushes and stops the producer; later sends fail with `closed`.
+    /// Takes over the producer's `transactional.id`: any older producer with the same
+    /// id is fenced from then on, and a transaction it left open is aborted (or, if
+    /// it had decided to commit, committed).
+    pub fn init_transactions(&self) -> Result<()> {
+        let inner = &self.inner;
+        let (coordinator, id) = inner.transactional()?;
+        let mut state = inner.lock_state()?;
+        if state.txn.is_some() {
+            bail!(
+                InvalidTxnState,
+                "a transaction is open; commit or abort it first"
+            );
+        }
+        let timeout = i32::try_from(inner.config.transaction_timeout_ms).unwrap_or(i32::MAX);
+        let identity = inner.fatal_on_fence(&mut state, coordinator.init(id, timeout))?;
+        state.identity = Some(identity);
+        reset_sequences(&mut state);
+        Ok(())
+    }
+
+    /// Starts a transaction: what is sent until `commit_transaction` becomes visible
+    /// to `read_committed` consumers all at once, or, after `abort_transaction`, never.
+    pub fn begin_transaction(&self) -> Result<()> {
+        let inner = &self.inner;
+        inner.transactional()?;
+        let mut state = inner.lock_state()?;
+        if state.identity.is_none() {
+            bail!(
+                InvalidTxnState,
+                "call init_transactions before begin_transaction"
+            );
+        }
+        if state.txn.is_some() {
+            bail!(InvalidTxnState, "a transaction is already open");
+        }
+        state.txn = Some(OpenTxn::default());
+        Ok(())
+    }
+
+    /// Adds consumer offsets to the open transaction: committed for `group_id` if and
+    /// when the transaction commits (Kafka's `sendOffsetsToTransaction`). Each offset
+    /// is the next one to consume.
+    pub fn send_offsets_to_transaction(
+        &self,
+        offsets: &[(TopicPartition, i64)],
+        group_id: &str,
+    ) -> Result<()> {
+        let inner = &self.inner;
+        inner.transactional()?;
+        if group_id.is_empty() {
+            bail!(
+                InvalidArgument,
+                "send_offsets_to_transaction needs a group id"
+            );
+        }
+        if let Some((tp, o)) = offsets.iter().find(|(_, o)| *o < 0) {
+            bail!(
+                InvalidArgument,
+                "cannot commit offset {o} for {}-{}",
+                tp.topic,
+                tp.partition
+            );
+        }
+        let mut state = inner.lock_state()?;
+        if state.txn.is_none() {
+            bail!(
+                InvalidTxnState,
+                "send_offsets_to_transaction needs an open transaction"
+            );
+        }
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let now = crate::log::partition::now_ms();
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = offsets
+            .iter()
+            .map(|(tp, o)| {
+                (
+                    encode_key(group_id, &tp.topic, tp.partition),
+                    encode_value(*o, "", now),
+                )
+            })
+            .collect();
+        let records: Vec<Record<'_>> = encoded.iter().map(|(k, v)| Record::keyed(k, v)).collect();
+        crate::offsets::log_partition(&inner.store)?;
+        inner.append_direct(&mut state, CONSUMER_OFFSETS, 0, &records)?;
+        Ok(())
+    }
+
+    /// Commits the open transaction: its pending records are appended, then the
+    /// decision is recorded and every partition it wrote to gets a COMMIT marker.
+    /// If a send in the transaction failed, nothing commits: the error says so
+    /// (`txn_requires_abort`) and the transaction must be aborted.
+    pub fn commit_transaction(&self) -> Result<()> {
+        self.end_transaction(true)
+    }
+
+    /// Aborts the open transaction: pending records are dropped (reported as
+    /// aborted) and every partition it wrote to gets an ABORT marker.
+    pub fn abort_transaction(&self) -> Result<()> {
+        self.end_transaction(false)
+    }
+
+    fn end_transaction(&self, commit: bool) -> Result<()> {
+        let inner = &self.inner;
+        let (coordinator, id) = inner.transactional()?;
+        let mut state = inner.lock_state()?;
+        if state.txn.is_none() {
+            bail!(InvalidTxnState, "no transaction is open");
+        }
+        if commit {
+            inner.append_all_pending(&mut state);
+            if let Some(why) = state.txn.as_ref().and_then(|t| t.failed.clone()) {
+                bail!(
+                    TransactionAborted,
+                    "a send in this transaction failed ({why}); abort it"
+                );
+            }
+        } else {
+            drop_pending(&mut state);
+        }
+        let (producer_id, epoch) = state.identity.ok_or_else(|| {
+            Error::new(ErrorKind::InvalidTxnState, "call init_transactions first")
+        })?;
+        let ended = coordinator.end(id, producer_id, epoch, commit);
+        let epoch = inner.fatal_on_fence(&mut state, ended)?;
+        state.identity = Some((producer_id, epoch));
+        state.txn = None;
+        reset_sequences(&mut state);
+        Ok(())
+    }
+
+    /// Flushes and stops the producer; later sends fail with `closed`. An open
+    /// transaction is left as it is: the next `init_transactions` with the same
+    /// `transactional.id` aborts it.
     pub fn close(mut self) -> Result<()> {
-        let result = self.flush();
+        let result = if self.inner.coordinator.is_none() {
+            self.flush()
+        } else {
+            Ok(())
+        };
         self.stop();
         result
     }
@@ -322,11 +450,39 @@ impl Producer {
 
 impl Drop for Producer {
     fn drop(&mut self) {
-        if self.linger.is_some() || self.pending() > 0 {
+        if self.inner.coordinator.is_none() && (self.linger.is_some() || self.pending() > 0) {
             let _ = self.flush();
         }
         self.stop();
     }
+}
+
+/// A new epoch: every partition's sequence starts again at 0.
+fn reset_sequences(state: &mut State) {
+    for pending in state.pending.values_mut() {
+        pending.next_seq = 0;
+    }
+}
+
+/// Drops every pending record of an aborted transaction, reporting each as aborted.
+fn drop_pending(state: &mut State) {
+    let mut reports = Vec::new();
+    for ((topic, partition), pending) in state.pending.iter_mut() {
+        pending.records.clear();
+        pending.bytes = 0;
+        for token in pending.tokens.drain(..) {
+            reports.push(DeliveryReport {
+                token,
+                topic: topic.clone(),
+                partition: *partition,
+                result: Err(Error::new(
+                    ErrorKind::TransactionAborted,
+                    "the transaction was aborted",
+                )),
+            });
+        }
+    }
+    state.reports.extend(reports);
 }
 
 impl Inner {
@@ -342,6 +498,73 @@ impl Inner {
             ));
         }
         Ok(state)
+    }
+
+    /// The coordinator and transactional id; `invalid_config` without one.
+    fn transactional(&self) -> Result<(&Coordinator, &str)> {
+        match (&self.coordinator, &self.config.transactional_id) {
+            (Some(c), Some(id)) => Ok((c, id)),
+            _ => bail!(InvalidConfig, "transactions need transactional.id"),
+        }
+    }
+
+    /// Passes a coordinator result through; a fenced producer stops for good.
+    fn fatal_on_fence<T>(&self, state: &mut State, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            if e.kind() == ErrorKind::ProducerFenced {
+                state.fatal = Some((e.kind(), e.message().to_string()));
+            }
+        }
+        result
+    }
+
+    /// For a transactional producer: refuses sends outside a transaction, and
+    /// records a partition with the coordinator before its first write in one.
+    fn join_transaction(&self, state: &mut State, key: &(String, u32)) -> Result<()> {
+        let Ok((coordinator, id)) = self.transactional() else {
+            return Ok(());
+        };
+        let Some(txn) = state.txn.as_ref() else {
+            bail!(
+                InvalidTxnState,
+                "a transactional producer sends between begin_transaction and commit_transaction"
+            );
+        };
+        if txn.partitions.contains(key) {
+            return Ok(());
+        }
+        let (producer_id, epoch) = state.identity.ok_or_else(|| {
+            Error::new(ErrorKind::InvalidTxnState, "call init_transactions first")
+        })?;
+        let added = coordinator.add_partitions(id, producer_id, epoch, std::slice::from_ref(key));
+        self.fatal_on_fence(state, added)?;
+        if let Some(txn) = state.txn.as_mut() {
+            txn.partitions.insert(key.clone());
+        }
+        Ok(())
+    }
+
+    /// The pending batch of `key`, created on first use.
+    fn pending_for<'s>(
+        &self,
+        state: &'s mut State,
+        key: &(String, u32),
+    ) -> Result<&'s mut Pending> {
+        if !state.pending.contains_key(key) {
+            let handle = self.store.partition(&key.0, key.1)?;
+            state.pending.insert(
+                key.clone(),
+                Pending {
+                    partition: handle,
+                    records: Vec::new(),
+                    tokens: Vec::new(),
+                    bytes: 0,
+                    since: Instant::now(),
+                    next_seq: 0,
+                },
+            );
+        }
+        Ok(state.pending.get_mut(key).expect("inserted above"))
     }
 
     fn partition_count(&self, topic: &str) -> Result<NonZeroU32> {
@@ -360,8 +583,51 @@ impl Inner {
             .min(c.segment_bytes.min(u64::from(u32::MAX)) as u32) as usize)
     }
 
+    fn append_all_pending(&self, state: &mut State) {
+        let keys: Vec<(String, u32)> = state
+            .pending
+            .iter()
+            .filter(|(_, p)| !p.records.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            self.append_pending(state, &key);
+        }
+    }
+
+    /// Appends `records` to `topic`/`partition` now, after that partition's pending
+    /// records, continuing its sequence.
+    fn append_direct(
+        &self,
+        state: &mut State,
+        topic: &str,
+        partition: u32,
+        records: &[Record<'_>],
+    ) -> Result<AppendInfo> {
+        let key = (topic.to_string(), partition);
+        self.join_transaction(state, &key)?;
+        self.append_pending(state, &key);
+        let (identity, transactional) = (state.identity, state.txn.is_some());
+        let pending = self.pending_for(state, &key)?;
+        let result = self.append_with_retries(
+            &pending.partition,
+            records,
+            pending.next_seq,
+            identity,
+            transactional,
+        );
+        if result.is_ok() {
+            pending.next_seq = next_seq(last_seq(pending.next_seq, records.len() as i32));
+        }
+        if let Err(e) = &result {
+            note_failure(state, e);
+        }
+        result
+    }
+
     /// Appends the pending batch of `key` and queues a report per record.
     fn append_pending(&self, state: &mut State, key: &(String, u32)) {
+        let (identity, transactional) = (state.identity, state.txn.is_some());
         let Some(pending) = state.pending.get_mut(key) else {
             return;
         };
@@ -373,11 +639,15 @@ impl Inner {
         pending.bytes = 0;
         let headers = OwnedRecord::header_views(&owned);
         let records = OwnedRecord::views(&owned, &headers);
-        let result = self.append_with_retries(&pending.partition, &records, pending.next_seq);
+        let result = self.append_with_retries(
+            &pending.partition,
+            &records,
+            pending.next_seq,
+            identity,
+            transactional,
+        );
         if result.is_ok() {
-            pending.next_seq = crate::log::producer_state::next_seq(
-                crate::log::producer_state::last_seq(pending.next_seq, records.len() as i32),
-            );
+            pending.next_seq = next_seq(last_seq(pending.next_seq, records.len() as i32));
         }
         let (topic, partition) = key.clone();
         match result {
@@ -392,11 +662,7 @@ impl Inner {
                 }
             }
             Err(e) => {
-                if self.identity.is_some() && !e.is_retriable() {
-                    // The sequence can no longer be trusted: stop, as Kafka's
-                    // idempotent producer does.
-                    state.fatal = Some((e.kind(), e.message().to_string()));
-                }
+                note_failure(state, &e);
                 for token in &tokens {
                     state.reports.push_back(DeliveryReport {
                         token: *token,
@@ -416,10 +682,12 @@ impl Inner {
         partition: &Partition,
         records: &[Record<'_>],
         seq: i32,
+        identity: Option<(i64, i16)>,
+        transactional: bool,
     ) -> Result<AppendInfo> {
         let options = AppendOptions {
             batch: BatchOptions {
-                producer: match self.identity {
+                producer: match identity {
                     Some((producer_id, producer_epoch)) => ProducerInfo {
                         producer_id,
                         producer_epoch,
@@ -427,6 +695,7 @@ impl Inner {
                     },
                     None => ProducerInfo::NONE,
                 },
+                transactional,
                 ..BatchOptions::default()
             },
             durability: Some(self.config.acks),
@@ -447,6 +716,20 @@ impl Inner {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// An append failed: an open transaction can then only abort; outside one, an
+/// idempotent producer stops after a non-retriable error (its sequence is lost), as
+/// Kafka's does; a fenced producer stops in any case.
+fn note_failure(state: &mut State, e: &Error) {
+    if let Some(txn) = state.txn.as_mut() {
+        txn.failed.get_or_insert_with(|| e.to_string());
+    } else if state.identity.is_some() && !e.is_retriable() {
+        state.fatal = Some((e.kind(), e.message().to_string()));
+    }
+    if e.kind() == ErrorKind::ProducerFenced {
+        state.fatal = Some((e.kind(), e.message().to_string()));
     }
 }
 

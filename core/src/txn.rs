@@ -1,0 +1,434 @@
+//! The transaction coordinator: the log `__transaction_state`, one record per state
+//! change of a `transactional.id` (producer id, epoch, status, partitions,
+//! timestamps), read by every process. Every change is made under that log's append
+//! lock after catching up with it, so processes agree on one history.
+//!
+//! * `init` fences the previous holder of a transactional id (the epoch moves on)
+//!   and finishes what it left: an open transaction is aborted, one found in
+//!   PrepareCommit is committed (rolled forward).
+//! * `add_partitions` records a partition in the open transaction before the
+//!   producer's first write to it.
+//! * `end` writes PrepareCommit (or PrepareAbort) — the decision — then a marker to
+//!   every partition of the transaction with the next epoch (fencing any late write
+//!   of this transaction), then the completed state with that epoch.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use crate::error::{bail, Error, ErrorKind, Result};
+use crate::log::partition::{now_ms, AppendGuard};
+use crate::partition::{AppendOptions, Partition};
+use crate::record::{ControlRecordType, ProducerInfo, Record};
+use crate::store::Store;
+use crate::topic::TRANSACTION_STATE;
+use crate::wire::{put_str, Cursor};
+use crate::Reader;
+
+/// Where a transactional id's transaction stands (Kafka's names and numbers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxnStatus {
+    /// No transaction open.
+    Empty = 0,
+    /// A transaction is open.
+    Ongoing = 1,
+    /// Decided to commit; markers may still be missing.
+    PrepareCommit = 2,
+    /// Decided to abort; markers may still be missing.
+    PrepareAbort = 3,
+    /// Committed: every marker written.
+    CompleteCommit = 4,
+    /// Aborted: every marker written.
+    CompleteAbort = 5,
+}
+
+impl TxnStatus {
+    fn from_i8(v: i8) -> Option<TxnStatus> {
+        Some(match v {
+            0 => TxnStatus::Empty,
+            1 => TxnStatus::Ongoing,
+            2 => TxnStatus::PrepareCommit,
+            3 => TxnStatus::PrepareAbort,
+            4 => TxnStatus::CompleteCommit,
+            5 => TxnStatus::CompleteAbort,
+            _ => return None,
+        })
+    }
+}
+
+/// The state of one transactional id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxnState {
+    /// The producer id it maps to.
+    pub producer_id: i64,
+    /// The current epoch; older ones are fenced.
+    pub epoch: i16,
+    /// `transaction.timeout.ms`.
+    pub timeout_ms: i32,
+    /// Where the transaction stands.
+    pub status: TxnStatus,
+    /// The partitions of the open (or deciding) transaction.
+    pub partitions: BTreeSet<(String, u32)>,
+    /// When the transaction started (ms since the Unix epoch).
+    pub started_ms: i64,
+    /// When the state last changed.
+    pub updated_ms: i64,
+}
+
+/// Config of `__transaction_state`: 1 MiB segments, kept (compaction comes later).
+const LOG_CONFIG: [(&str, &str); 3] = [
+    ("segment.bytes", "1048576"),
+    ("retention.ms", "-1"),
+    ("retention.bytes", "-1"),
+];
+
+struct Cache {
+    map: HashMap<String, TxnState>,
+    reader: Option<Reader>,
+}
+
+/// This process's handle on the coordinator log.
+pub struct Coordinator {
+    store: Store,
+    log: Partition,
+    cache: Mutex<Cache>,
+}
+
+impl Coordinator {
+    /// Opens (creating on first use) the store's `__transaction_state`.
+    pub fn open(store: &Store) -> Result<Coordinator> {
+        Ok(Coordinator {
+            store: store.clone(),
+            log: store.internal_partition(TRANSACTION_STATE, &LOG_CONFIG)?,
+            cache: Mutex::new(Cache {
+                map: HashMap::new(),
+                reader: None,
+            }),
+        })
+    }
+
+    /// The state of `id` as every process sees it.
+    pub fn state(&self, id: &str) -> Result<Option<TxnState>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        self.catch_up(&mut cache)?;
+        Ok(cache.map.get(id).cloned())
+    }
+
+    /// Takes over `id`: fences every older epoch, finishes a transaction the
+    /// previous holder left (abort, or commit if it was prepared), and returns the
+    /// producer id and the new epoch.
+    pub fn init(&self, id: &str, timeout_ms: i32) -> Result<(i64, i16)> {
+        self.locked(|this, cache, guard| {
+            let state = match cache.map.get(id).cloned() {
+                None => TxnState {
+                    producer_id: this.store.allocate_producer_id()?,
+                    epoch: 0,
+                    timeout_ms,
+                    status: TxnStatus::Empty,
+                    partitions: BTreeSet::new(),
+                    started_ms: -1,
+                    updated_ms: now_ms(),
+                },
+                Some(mut s) => {
+                    let next = match s.status {
+                        TxnStatus::Ongoing | TxnStatus::PrepareAbort => Some(false),
+                        TxnStatus::PrepareCommit => Some(true),
+                        _ => None,
+                    };
+                    if let Some(commit) = next {
+                        s = this.finish(cache, guard, id, s, commit)?;
+                    }
+                    // A fresh epoch fences the previous holder; before the epoch would
+                    // overflow, a new producer id (as Kafka does).
+                    let (producer_id, epoch) = if s.epoch >= i16::MAX - 1 {
+                        (this.store.allocate_producer_id()?, 0)
+                    } else {
+                        (s.producer_id, s.epoch + 1)
+                    };
+                    TxnState {
+                        producer_id,
+                        epoch,
+                        timeout_ms,
+                        status: TxnStatus::Empty,
+                        partitions: BTreeSet::new(),
+                        started_ms: -1,
+                        updated_ms: now_ms(),
+                    }
+                }
+            };
+            this.write(cache, guard, id, &state)?;
+            Ok((state.producer_id, state.epoch))
+        })
+    }
+
+    /// Records `partitions` in the open transaction of `id` (opening it if needed),
+    /// for the holder of `producer_id`/`epoch`.
+    pub fn add_partitions(
+        &self,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, u32)],
+    ) -> Result<()> {
+        self.locked(|this, cache, guard| {
+            let mut s = current(cache, id, producer_id, epoch)?;
+            match s.status {
+                TxnStatus::Ongoing => {}
+                TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort => {
+                    s.status = TxnStatus::Ongoing;
+                    s.partitions.clear();
+                    s.started_ms = now_ms();
+                }
+                TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => bail!(
+                    InvalidTxnState,
+                    "transactional id {id:?} is completing its transaction"
+                ),
+            }
+            let before = s.partitions.len();
+            s.partitions.extend(partitions.iter().cloned());
+            if s.partitions.len() != before
+                || cache.map.get(id).map(|c| c.status) != Some(TxnStatus::Ongoing)
+            {
+                s.updated_ms = now_ms();
+                this.write(cache, guard, id, &s)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Commits (or aborts) the open transaction of `id` for the holder of
+    /// `producer_id`/`epoch`; returns the epoch the producer goes on with.
+    pub fn end(&self, id: &str, producer_id: i64, epoch: i16, commit: bool) -> Result<i16> {
+        self.locked(|this, cache, guard| {
+            let s = current(cache, id, producer_id, epoch)?;
+            if s.status != TxnStatus::Ongoing {
+                // Nothing was written in this transaction: nothing to mark.
+                return Ok(epoch);
+            }
+            let done = this.finish(cache, guard, id, s, commit)?;
+            Ok(done.epoch)
+        })
+    }
+
+    /// Writes the decision, a marker with the next epoch to every partition, and the
+    /// completed state. Returns the completed state.
+    fn finish(
+        &self,
+        cache: &mut Cache,
+        guard: &AppendGuard<'_>,
+        id: &str,
+        mut s: TxnState,
+        commit: bool,
+    ) -> Result<TxnState> {
+        let (prepare, complete, kind) = if commit {
+            (
+                TxnStatus::PrepareCommit,
+                TxnStatus::CompleteCommit,
+                ControlRecordType::Commit,
+            )
+        } else {
+            (
+                TxnStatus::PrepareAbort,
+                TxnStatus::CompleteAbort,
+                ControlRecordType::Abort,
+            )
+        };
+        if s.status != prepare {
+            s.status = prepare;
+            s.updated_ms = now_ms();
+            self.write(cache, guard, id, &s)?;
+        }
+        if commit {
+            crate::failpoint::hit("txn.after_prepare_commit");
+        }
+        let marker_epoch = s.epoch.saturating_add(1);
+        let producer = ProducerInfo {
+            producer_id: s.producer_id,
+            producer_epoch: marker_epoch,
+            base_sequence: -1,
+        };
+        for (topic, partition) in &s.partitions {
+            self.store
+                .partition(topic, *partition)?
+                .append_marker(producer, kind, 0)?;
+        }
+        s.status = complete;
+        s.epoch = marker_epoch;
+        s.partitions.clear();
+        s.updated_ms = now_ms();
+        self.write(cache, guard, id, &s)?;
+        Ok(s)
+    }
+
+    fn locked<T>(
+        &self,
+        f: impl FnOnce(&Coordinator, &mut Cache, &AppendGuard<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let guard = self.log.log().lock()?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        // Under the lock the log cannot grow: the state read here is the latest.
+        self.catch_up(&mut cache)?;
+        f(self, &mut cache, &guard)
+    }
+
+    fn write(
+        &self,
+        cache: &mut Cache,
+        guard: &AppendGuard<'_>,
+        id: &str,
+        s: &TxnState,
+    ) -> Result<()> {
+        let (key, value) = (encode_key(id), encode_value(s));
+        self.log.log().append_under_lock(
+            guard,
+            &[Record::keyed(&key, &value)],
+            &AppendOptions::default(),
+        )?;
+        cache.map.insert(id.to_string(), s.clone());
+        Ok(())
+    }
+
+    fn catch_up(&self, cache: &mut Cache) -> Result<()> {
+        let reader = match cache.reader.as_mut() {
+            Some(r) => r,
+            None => cache
+                .reader
+                .insert(self.log.reader(self.log.start_offset())?),
+        };
+        while let Some(batch) = reader.next_batch()? {
+            for record in batch.records() {
+                let record = record?;
+                let (Some(k), Some(v)) = (record.key, record.value) else {
+                    continue;
+                };
+                let (Some(id), Some(state)) = (decode_key(k), decode_value(v)) else {
+                    return Err(Error::new(
+                        ErrorKind::Corrupt,
+                        format!(
+                            "{TRANSACTION_STATE} offset {}: not a transaction state record",
+                            record.offset
+                        ),
+                    ));
+                };
+                cache.map.insert(id, state);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The state of `id` if `producer_id`/`epoch` holds it; `producer_fenced` if a newer
+/// epoch (or another producer id) took it over.
+fn current(cache: &Cache, id: &str, producer_id: i64, epoch: i16) -> Result<TxnState> {
+    let Some(s) = cache.map.get(id) else {
+        bail!(
+            InvalidTxnState,
+            "transactional id {id:?} was never initialised: call init_transactions"
+        );
+    };
+    if s.producer_id != producer_id || s.epoch != epoch {
+        bail!(
+            ProducerFenced,
+            "transactional id {id:?} is held by producer {} epoch {}; this producer ({producer_id} epoch {epoch}) is fenced",
+            s.producer_id,
+            s.epoch
+        );
+    }
+    Ok(s.clone())
+}
+
+/// Key: version int16 = 0, transactional id (Kafka's `TransactionLogKey`).
+fn encode_key(id: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + id.len());
+    out.extend_from_slice(&0i16.to_be_bytes());
+    put_str(&mut out, id);
+    out
+}
+
+fn decode_key(bytes: &[u8]) -> Option<String> {
+    let mut c = Cursor(bytes);
+    (c.i16()? == 0).then_some(())?;
+    let id = c.string()?;
+    c.is_empty().then_some(id)
+}
+
+/// Value, modelled on Kafka's `TransactionLogValue` v0 with the partitions listed
+/// flat: version int16 = 0, producerId int64, epoch int16, timeoutMs int32, status
+/// int8, partition count int32 and per partition topic string + partition int32,
+/// lastUpdate int64, start int64.
+fn encode_value(s: &TxnState) -> Vec<u8> {
+    let mut out = Vec::with_capacity(40 + s.partitions.len() * 24);
+    out.extend_from_slice(&0i16.to_be_bytes());
+    out.extend_from_slice(&s.producer_id.to_be_bytes());
+    out.extend_from_slice(&s.epoch.to_be_bytes());
+    out.extend_from_slice(&s.timeout_ms.to_be_bytes());
+    out.push(s.status as u8);
+    out.extend_from_slice(&(s.partitions.len() as i32).to_be_bytes());
+    for (topic, partition) in &s.partitions {
+        put_str(&mut out, topic);
+        out.extend_from_slice(&(*partition as i32).to_be_bytes());
+    }
+    out.extend_from_slice(&s.updated_ms.to_be_bytes());
+    out.extend_from_slice(&s.started_ms.to_be_bytes());
+    out
+}
+
+fn decode_value(bytes: &[u8]) -> Option<TxnState> {
+    let mut c = Cursor(bytes);
+    (c.i16()? == 0).then_some(())?;
+    let producer_id = c.i64()?;
+    let epoch = c.i16()?;
+    let timeout_ms = c.i32()?;
+    let status = TxnStatus::from_i8(c.i8()?)?;
+    let n = usize::try_from(c.i32()?).ok()?;
+    let mut partitions = BTreeSet::new();
+    for _ in 0..n {
+        let topic = c.string()?;
+        let partition = u32::try_from(c.i32()?).ok()?;
+        partitions.insert((topic, partition));
+    }
+    let updated_ms = c.i64()?;
+    let started_ms = c.i64()?;
+    c.is_empty().then_some(TxnState {
+        producer_id,
+        epoch,
+        timeout_ms,
+        status,
+        partitions,
+        started_ms,
+        updated_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_records_round_trip_and_reject_damage() {
+        let s = TxnState {
+            producer_id: 12,
+            epoch: 3,
+            timeout_ms: 60_000,
+            status: TxnStatus::PrepareCommit,
+            partitions: [
+                ("out".to_string(), 2),
+                ("__consumer_offsets".to_string(), 0),
+            ]
+            .into(),
+            started_ms: 1_000,
+            updated_ms: 2_000,
+        };
+        let v = encode_value(&s);
+        assert_eq!(decode_value(&v), Some(s));
+        assert_eq!(
+            decode_key(&encode_key("pipeline-1")).as_deref(),
+            Some("pipeline-1")
+        );
+        for cut in 0..v.len() {
+            assert_eq!(decode_value(&v[..cut]), None, "cut at {cut}");
+        }
+        let mut bad_status = v.clone();
+        bad_status[16] = 9;
+        assert_eq!(decode_value(&bad_status), None);
+    }
+}

@@ -1,0 +1,230 @@
+//! Transactional producers: records in several partitions and consumer offsets
+//! become visible together on commit and never on abort; a newer holder of the
+//! transactional id fences the older one and aborts what it left open.
+
+use std::time::Duration;
+
+use oncelog::{
+    Consumer, ConsumerConfig, ErrorKind, Producer, ProducerConfig, ProducerRecord, Store,
+    StoreOptions, TopicConfig, TopicPartition,
+};
+
+fn setup() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    store
+        .create_topic("out", 2, TopicConfig::default())
+        .unwrap();
+    store
+        .create_topic("other", 1, TopicConfig::default())
+        .unwrap();
+    (dir, store)
+}
+
+fn txn_producer(store: &Store, id: &str) -> Producer {
+    let config = ProducerConfig::from_pairs([("transactional.id", id)]).unwrap();
+    let p = Producer::new(store, config).unwrap();
+    p.init_transactions().unwrap();
+    p
+}
+
+fn committed_view(store: &Store) -> Vec<String> {
+    let mut c = Consumer::new(
+        store,
+        ConsumerConfig::from_pairs([
+            ("isolation.level", "read_committed"),
+            ("auto.offset.reset", "earliest"),
+        ])
+        .unwrap(),
+    )
+    .unwrap();
+    c.assign(&[
+        TopicPartition::new("out", 0),
+        TopicPartition::new("out", 1),
+        TopicPartition::new("other", 0),
+    ])
+    .unwrap();
+    let mut out: Vec<String> = c
+        .poll(Duration::ZERO)
+        .unwrap()
+        .into_iter()
+        .map(|r| String::from_utf8(r.value.unwrap()).unwrap())
+        .collect();
+    out.sort();
+    out
+}
+
+fn uncommitted_count(store: &Store) -> i64 {
+    ["out-0", "out-1", "other-0"]
+        .iter()
+        .map(|tp| {
+            let (t, p) = tp.rsplit_once('-').unwrap();
+            store.partition(t, p.parse().unwrap()).unwrap().end_offset()
+        })
+        .sum()
+}
+
+#[test]
+fn a_commit_makes_records_and_offsets_visible_together() {
+    let (_dir, store) = setup();
+    let p = txn_producer(&store, "pipeline");
+    p.begin_transaction().unwrap();
+    p.send(ProducerRecord::new("out", b"a").partition(0))
+        .unwrap();
+    p.send(ProducerRecord::new("out", b"b").partition(1))
+        .unwrap();
+    p.send(ProducerRecord::new("other", b"c")).unwrap();
+    p.send_offsets_to_transaction(&[(TopicPartition::new("in", 0), 42)], "g")
+        .unwrap();
+    assert_eq!(uncommitted_count(&store), 3, "appended already");
+    assert!(
+        committed_view(&store).is_empty(),
+        "but not visible before the commit"
+    );
+    let group = Consumer::new(
+        &store,
+        ConsumerConfig::from_pairs([("group.id", "g")]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        group.committed(&TopicPartition::new("in", 0)).unwrap(),
+        None
+    );
+
+    p.commit_transaction().unwrap();
+    assert_eq!(committed_view(&store), ["a", "b", "c"]);
+    assert_eq!(
+        group
+            .committed(&TopicPartition::new("in", 0))
+            .unwrap()
+            .unwrap()
+            .offset,
+        42
+    );
+    let reports = p.poll();
+    assert_eq!(reports.len(), 3);
+    assert!(reports.iter().all(|r| r.result.is_ok()));
+
+    // The next transaction continues with a new epoch (sequences start again).
+    let (_, epoch_after) = p.identity().unwrap();
+    p.begin_transaction().unwrap();
+    p.send(ProducerRecord::new("out", b"d").partition(0))
+        .unwrap();
+    p.commit_transaction().unwrap();
+    assert!(p.identity().unwrap().1 > epoch_after);
+    assert_eq!(committed_view(&store), ["a", "b", "c", "d"]);
+}
+
+#[test]
+fn an_abort_hides_everything_and_drops_what_was_pending() {
+    let (_dir, store) = setup();
+    let config =
+        ProducerConfig::from_pairs([("transactional.id", "t"), ("linger.ms", "60000")]).unwrap();
+    let p = Producer::new(&store, config).unwrap();
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    p.send_batch("out", 0, &[oncelog::Record::value(b"appended")])
+        .unwrap();
+    p.send(ProducerRecord::new("out", b"pending").partition(1))
+        .unwrap();
+    p.send_offsets_to_transaction(&[(TopicPartition::new("in", 0), 7)], "g")
+        .unwrap();
+    p.abort_transaction().unwrap();
+    let reports = p.poll();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(
+        reports[0].result.as_ref().unwrap_err().kind(),
+        ErrorKind::TransactionAborted
+    );
+    assert!(committed_view(&store).is_empty());
+    assert_eq!(
+        store.partition("out", 0).unwrap().last_stable_offset(),
+        store.partition("out", 0).unwrap().end_offset()
+    );
+    let group = Consumer::new(
+        &store,
+        ConsumerConfig::from_pairs([("group.id", "g")]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        group.committed(&TopicPartition::new("in", 0)).unwrap(),
+        None
+    );
+}
+
+#[test]
+fn a_newer_holder_fences_the_older_and_aborts_what_it_left_open() {
+    let (_dir, store) = setup();
+    let old = txn_producer(&store, "worker");
+    old.begin_transaction().unwrap();
+    old.send(ProducerRecord::new("out", b"from the zombie").partition(0))
+        .unwrap();
+    let out0 = store.partition("out", 0).unwrap();
+    assert_eq!(
+        out0.last_stable_offset(),
+        0,
+        "the open transaction holds the LSO"
+    );
+
+    // A new process takes over the id (the old one is presumed dead, or a zombie).
+    let new = txn_producer(&store, "worker");
+    assert_eq!(
+        out0.last_stable_offset(),
+        out0.end_offset(),
+        "the leftover transaction was aborted"
+    );
+    assert!(committed_view(&store).is_empty());
+
+    // The zombie can neither write nor commit any more.
+    let late = old.send(ProducerRecord::new("out", b"late").partition(1));
+    let commit = old.commit_transaction();
+    for result in [late.map(|_| ()), commit] {
+        let e = result.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ProducerFenced, "{e}");
+    }
+    // The new holder works.
+    new.begin_transaction().unwrap();
+    new.send(ProducerRecord::new("out", b"from the new holder").partition(1))
+        .unwrap();
+    new.commit_transaction().unwrap();
+    assert_eq!(committed_view(&store), ["from the new holder"]);
+}
+
+#[test]
+fn transaction_calls_out_of_order_are_refused() {
+    let (_dir, store) = setup();
+    let config = ProducerConfig::from_pairs([("transactional.id", "x")]).unwrap();
+    let p = Producer::new(&store, config).unwrap();
+    assert_eq!(
+        p.begin_transaction().unwrap_err().kind(),
+        ErrorKind::InvalidTxnState,
+        "before init"
+    );
+    p.init_transactions().unwrap();
+    assert_eq!(
+        p.send(ProducerRecord::new("out", b"x")).unwrap_err().kind(),
+        ErrorKind::InvalidTxnState
+    );
+    assert_eq!(
+        p.commit_transaction().unwrap_err().kind(),
+        ErrorKind::InvalidTxnState
+    );
+    p.begin_transaction().unwrap();
+    assert_eq!(
+        p.begin_transaction().unwrap_err().kind(),
+        ErrorKind::InvalidTxnState
+    );
+    assert_eq!(
+        p.init_transactions().unwrap_err().kind(),
+        ErrorKind::InvalidTxnState
+    );
+    p.abort_transaction().unwrap();
+    let plain = Producer::new(&store, ProducerConfig::default()).unwrap();
+    assert_eq!(
+        plain.init_transactions().unwrap_err().kind(),
+        ErrorKind::InvalidConfig
+    );
+    let bad =
+        ProducerConfig::from_pairs([("transactional.id", "y"), ("enable.idempotence", "false")]);
+    assert_eq!(bad.unwrap_err().kind(), ErrorKind::InvalidConfig);
+}
