@@ -11,6 +11,7 @@
 //! | `probe` | `probe <base> <open us> <append us> <read us> <repairs>` |
 //! | `fork-hold` | `forked <child pid>`, then `closed` |
 //! | `consume` | `poll <count> <first offset>` per non-empty poll, `processed <offset>` per record, `done` once the position reaches `--until` (after `close`) |
+//! | `transform` | `ready`, then `committed <next input offset>` after each transaction, `done` once all input is transformed |
 //! | `follow` | as `read`, plus `batch <base> <last> <digest of its bytes>` before each batch's records, `jump <from> <to>` after each `offset_out_of_range`; ends with `done <count> <jumps> <sequence digest>` |
 //!
 //! Every role takes `--store DIR --topic T [--partition P]` and optionally
@@ -24,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use oncelog::record::{BatchOptions, ProducerInfo};
 use oncelog::{
-    AppendOptions, Consumer, ConsumerConfig, ErrorKind, Partition, Reader, Record, Store,
-    StoreOptions, TopicPartition,
+    AppendOptions, Consumer, ConsumerConfig, ErrorKind, Partition, Producer, ProducerConfig,
+    ProducerRecord, Reader, Record, Store, StoreOptions, TopicPartition,
 };
 
 use crate::args::Args;
@@ -138,6 +139,7 @@ pub fn run(name: &str, args: &Args) -> RoleResult {
         "fork-hold" => fork_hold(args),
         "follow" => follow(args),
         "consume" => consume(args),
+        "transform" => transform(args),
         _ => Err(format!("unknown subcommand {name:?}").into()),
     }
 }
@@ -582,6 +584,52 @@ fn consume(args: &Args) -> RoleResult {
         }
     }
     consumer.close()?;
+    say("done");
+    Ok(())
+}
+
+/// `transform --input T --output O --until N [--max-poll R]`: Kafka's exactly-once
+/// consume-transform-produce loop. Reads `T`-0 as group `g` (read_committed), writes
+/// `out <input offset>` records to `O` (keyed by the input offset) and the input
+/// offsets in the same transaction, as transactional id `t`, until its position in
+/// the input reaches `N`.
+fn transform(args: &Args) -> RoleResult {
+    let input = open(args)?;
+    let store = input.store().clone();
+    let output: String = args.get("output")?;
+    let until: i64 = args.get("until")?;
+    let max_poll: String = args.get_or("max-poll", 20u32)?.to_string();
+    let producer = Producer::new(
+        &store,
+        ProducerConfig::from_pairs([("transactional.id", "t")])?,
+    )?;
+    producer.init_transactions()?;
+    let config = ConsumerConfig::from_pairs([
+        ("group.id", "g"),
+        ("delivery", "exactly-once"),
+        ("auto.offset.reset", "earliest"),
+        ("max.poll.records", max_poll.as_str()),
+    ])?;
+    let mut consumer = Consumer::new(&store, config)?;
+    let tp = TopicPartition::new(input.topic(), input.id());
+    consumer.assign(std::slice::from_ref(&tp))?;
+    say("ready");
+    while consumer.position(&tp)? < until {
+        let records = consumer.poll(Duration::from_millis(200))?;
+        if records.is_empty() {
+            continue;
+        }
+        producer.begin_transaction()?;
+        for r in &records {
+            let key = r.offset.to_string();
+            let value = format!("out {}", r.offset);
+            producer.send(ProducerRecord::new(&output, value.as_bytes()).key(key.as_bytes()))?;
+        }
+        let next = records.last().map_or(0, |r| r.offset + 1);
+        producer.send_offsets_to_transaction(&[(tp.clone(), next)], "g")?;
+        producer.commit_transaction()?;
+        say(&format!("committed {next}"));
+    }
     say("done");
     Ok(())
 }
