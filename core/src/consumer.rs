@@ -14,6 +14,7 @@ use crate::offsets::{CommittedOffset, OffsetStore};
 use crate::partition::Partition;
 use crate::shm::control::wait_until_any;
 use crate::store::Store;
+use crate::txn::Coordinator;
 use crate::Reader;
 
 /// A topic and a partition number.
@@ -74,7 +75,15 @@ pub struct Consumer {
     next: usize,
     last_auto_commit: Instant,
     closed: bool,
+    /// The transaction coordinator, opened when a read_committed poll is held back by
+    /// an open transaction (to finish it if its holder is gone).
+    coordinator: Option<Coordinator>,
+    last_reap: Option<Instant>,
 }
+
+/// How often a read_committed consumer held back by an open transaction checks
+/// whether its holder is gone or timed out.
+const REAP_INTERVAL: Duration = Duration::from_millis(100);
 
 impl Consumer {
     /// A consumer on `store` with `config`.
@@ -102,6 +111,8 @@ impl Consumer {
             next: 0,
             last_auto_commit: Instant::now(),
             closed: false,
+            coordinator: None,
+            last_reap: None,
         })
     }
 
@@ -171,7 +182,21 @@ impl Consumer {
                 return Ok(records);
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || !self.wait(left) {
+            if left.is_zero() {
+                return Ok(Vec::new());
+            }
+            // Held back by an open transaction: whichever process notices first
+            // finishes a transaction whose holder died or timed out.
+            let held_back = self.held_back_by_transaction();
+            if held_back {
+                self.finish_abandoned_transactions()?;
+            }
+            let slice = if held_back {
+                left.min(REAP_INTERVAL)
+            } else {
+                left
+            };
+            if !self.wait(slice) && !held_back {
                 return Ok(Vec::new());
             }
         }
@@ -409,6 +434,31 @@ impl Consumer {
         }
         self.next = (self.next + 1) % n.max(1);
         Ok(out)
+    }
+
+    /// True when a read_committed consumer has records past its position that an
+    /// open transaction keeps back.
+    fn held_back_by_transaction(&self) -> bool {
+        self.config.isolation == Isolation::ReadCommitted
+            && self.assigned.iter().any(|a| {
+                let p = &a.partition;
+                p.last_stable_offset() < p.end_offset()
+                    && a.position.is_some_and(|pos| pos >= p.last_stable_offset())
+            })
+    }
+
+    fn finish_abandoned_transactions(&mut self) -> Result<()> {
+        if self.last_reap.is_some_and(|t| t.elapsed() < REAP_INTERVAL) {
+            return Ok(());
+        }
+        self.last_reap = Some(Instant::now());
+        let coordinator = match self.coordinator.take() {
+            Some(c) => c,
+            None => Coordinator::open(&self.store)?,
+        };
+        let result = coordinator.finish_abandoned();
+        self.coordinator = Some(coordinator);
+        result.map(|_| ())
     }
 
     /// Sleeps until any assigned partition has records past its position, or

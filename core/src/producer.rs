@@ -120,6 +120,8 @@ struct State {
     identity: Option<(i64, i16)>,
     /// The open transaction of a transactional producer.
     txn: Option<OpenTxn>,
+    /// The liveness lock of a transactional producer's session.
+    liveness: Option<std::fs::File>,
 }
 
 /// What a transactional producer knows of its open transaction.
@@ -171,6 +173,7 @@ impl Producer {
                 closed: false,
                 identity,
                 txn: None,
+                liveness: None,
             }),
             wake: Condvar::new(),
         });
@@ -305,8 +308,12 @@ impl Producer {
             );
         }
         let timeout = i32::try_from(inner.config.transaction_timeout_ms).unwrap_or(i32::MAX);
-        let identity = inner.fatal_on_fence(&mut state, coordinator.init(id, timeout))?;
-        state.identity = Some(identity);
+        let (producer_id, epoch, owner) =
+            inner.fatal_on_fence(&mut state, coordinator.init(id, timeout))?;
+        // Held for the producer's life: when this process dies, the kernel drops it
+        // and any process may finish what this one left open.
+        state.liveness = Some(coordinator.hold_liveness(owner)?);
+        state.identity = Some((producer_id, epoch));
         reset_sequences(&mut state);
         Ok(())
     }

@@ -72,6 +72,9 @@ pub struct TxnState {
     pub started_ms: i64,
     /// When the state last changed.
     pub updated_ms: i64,
+    /// The session of the holder (a random token from `init`): its liveness lock
+    /// is `transactions/<owner>.live`, held while the holder lives.
+    pub owner: i64,
 }
 
 /// Config of `__transaction_state`: 1 MiB segments, kept (compaction comes later).
@@ -116,7 +119,8 @@ impl Coordinator {
     /// Takes over `id`: fences every older epoch, finishes a transaction the
     /// previous holder left (abort, or commit if it was prepared), and returns the
     /// producer id and the new epoch.
-    pub fn init(&self, id: &str, timeout_ms: i32) -> Result<(i64, i16)> {
+    pub fn init(&self, id: &str, timeout_ms: i32) -> Result<(i64, i16, i64)> {
+        let owner = new_owner_token()?;
         self.locked(|this, cache, guard| {
             let state = match cache.map.get(id).cloned() {
                 None => TxnState {
@@ -127,6 +131,7 @@ impl Coordinator {
                     partitions: BTreeSet::new(),
                     started_ms: -1,
                     updated_ms: now_ms(),
+                    owner,
                 },
                 Some(mut s) => {
                     let next = match s.status {
@@ -152,11 +157,12 @@ impl Coordinator {
                         partitions: BTreeSet::new(),
                         started_ms: -1,
                         updated_ms: now_ms(),
+                        owner,
                     }
                 }
             };
             this.write(cache, guard, id, &state)?;
-            Ok((state.producer_id, state.epoch))
+            Ok((state.producer_id, state.epoch, owner))
         })
     }
 
@@ -259,6 +265,91 @@ impl Coordinator {
         Ok(s)
     }
 
+    /// Aborts every open transaction whose holder is dead (its liveness lock is
+    /// free) or that is older than its `transaction.timeout.ms`, and completes every
+    /// prepared one whose holder is dead: the work of whichever process notices
+    /// first. The finished transaction's markers carry the next epoch, so a holder
+    /// that was only hung is fenced. Returns how many it finished.
+    pub fn finish_abandoned(&self) -> Result<usize> {
+        let candidates: Vec<(String, TxnState)> = {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            self.catch_up(&mut cache)?;
+            cache
+                .map
+                .iter()
+                .filter(|(_, s)| self.abandoned(s))
+                .map(|(id, s)| (id.clone(), s.clone()))
+                .collect()
+        };
+        let mut finished = 0;
+        for (id, seen) in candidates {
+            finished += self.locked(|this, cache, guard| {
+                // Still the same, still abandoned?
+                match cache.map.get(&id) {
+                    Some(s) if *s == seen && this.abandoned(s) => {
+                        let commit = s.status == TxnStatus::PrepareCommit;
+                        this.finish(cache, guard, &id, seen.clone(), commit)?;
+                        Ok(1)
+                    }
+                    _ => Ok(0),
+                }
+            })?;
+        }
+        Ok(finished)
+    }
+
+    fn abandoned(&self, s: &TxnState) -> bool {
+        match s.status {
+            TxnStatus::Ongoing => {
+                !self.holder_alive(s.owner)
+                    || now_ms().saturating_sub(s.started_ms) > i64::from(s.timeout_ms)
+            }
+            TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => !self.holder_alive(s.owner),
+            _ => false,
+        }
+    }
+
+    /// Whether the session `owner` still holds its liveness lock (the kernel drops
+    /// it when the process dies).
+    fn holder_alive(&self, owner: i64) -> bool {
+        let path = self.liveness_path(owner);
+        let Ok(file) = std::fs::File::open(&path) else {
+            return false;
+        };
+        match crate::fs::flock(&file, &path, crate::fs::FlockMode::Exclusive, false) {
+            Ok(true) => {
+                let _ = std::fs::remove_file(&path);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    fn liveness_path(&self, owner: i64) -> std::path::PathBuf {
+        self.store
+            .path()
+            .join("transactions")
+            .join(format!("{owner:016x}.live"))
+    }
+
+    /// Takes the liveness lock of session `owner`, held as long as the returned file
+    /// is open (that is, as long as the holder's process lives).
+    pub fn hold_liveness(&self, owner: i64) -> Result<std::fs::File> {
+        let path = self.liveness_path(owner);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        }
+        let file = crate::fs::open_rw(&path, true)?;
+        if !crate::fs::flock(&file, &path, crate::fs::FlockMode::Exclusive, false)? {
+            bail!(
+                Io,
+                "liveness lock {} is held by another process",
+                path.display()
+            );
+        }
+        Ok(file)
+    }
+
     fn locked<T>(
         &self,
         f: impl FnOnce(&Coordinator, &mut Cache, &AppendGuard<'_>) -> Result<T>,
@@ -316,6 +407,15 @@ impl Coordinator {
     }
 }
 
+/// A random session token for a new holder.
+fn new_owner_token() -> Result<i64> {
+    let mut bytes = [0u8; 8];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .map_err(|e| Error::io("read", std::path::Path::new("/dev/urandom"), e))?;
+    Ok(i64::from_be_bytes(bytes) & i64::MAX)
+}
+
 /// The state of `id` if `producer_id`/`epoch` holds it; `producer_fenced` if a newer
 /// epoch (or another producer id) took it over.
 fn current(cache: &Cache, id: &str, producer_id: i64, epoch: i16) -> Result<TxnState> {
@@ -354,7 +454,7 @@ fn decode_key(bytes: &[u8]) -> Option<String> {
 /// Value, modelled on Kafka's `TransactionLogValue` v0 with the partitions listed
 /// flat: version int16 = 0, producerId int64, epoch int16, timeoutMs int32, status
 /// int8, partition count int32 and per partition topic string + partition int32,
-/// lastUpdate int64, start int64.
+/// lastUpdate int64, start int64, owner int64 (the holder's liveness token).
 fn encode_value(s: &TxnState) -> Vec<u8> {
     let mut out = Vec::with_capacity(40 + s.partitions.len() * 24);
     out.extend_from_slice(&0i16.to_be_bytes());
@@ -369,6 +469,7 @@ fn encode_value(s: &TxnState) -> Vec<u8> {
     }
     out.extend_from_slice(&s.updated_ms.to_be_bytes());
     out.extend_from_slice(&s.started_ms.to_be_bytes());
+    out.extend_from_slice(&s.owner.to_be_bytes());
     out
 }
 
@@ -388,7 +489,9 @@ fn decode_value(bytes: &[u8]) -> Option<TxnState> {
     }
     let updated_ms = c.i64()?;
     let started_ms = c.i64()?;
+    let owner = c.i64()?;
     c.is_empty().then_some(TxnState {
+        owner,
         producer_id,
         epoch,
         timeout_ms,
@@ -417,6 +520,7 @@ mod tests {
             .into(),
             started_ms: 1_000,
             updated_ms: 2_000,
+            owner: 99,
         };
         let v = encode_value(&s);
         assert_eq!(decode_value(&v), Some(s));

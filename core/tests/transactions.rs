@@ -228,3 +228,75 @@ fn transaction_calls_out_of_order_are_refused() {
         ProducerConfig::from_pairs([("transactional.id", "y"), ("enable.idempotence", "false")]);
     assert_eq!(bad.unwrap_err().kind(), ErrorKind::InvalidConfig);
 }
+
+fn read_committed_consumer(store: &Store) -> Consumer {
+    let mut c = Consumer::new(
+        store,
+        ConsumerConfig::from_pairs([
+            ("isolation.level", "read_committed"),
+            ("auto.offset.reset", "earliest"),
+        ])
+        .unwrap(),
+    )
+    .unwrap();
+    c.assign(&[TopicPartition::new("out", 0)]).unwrap();
+    c
+}
+
+#[test]
+fn a_transaction_whose_holder_is_gone_is_aborted_by_whoever_waits_behind_it() {
+    let (_dir, store) = setup();
+    let p = txn_producer(&store, "gone");
+    p.begin_transaction().unwrap();
+    p.send(ProducerRecord::new("out", b"never visible").partition(0))
+        .unwrap();
+    drop(p); // the holder is gone: its liveness lock is released
+    let out0 = store.partition("out", 0).unwrap();
+    out0.append(&[oncelog::Record::value(b"after")]).unwrap();
+    assert_eq!(out0.last_stable_offset(), 0);
+
+    let mut c = read_committed_consumer(&store);
+    let t0 = std::time::Instant::now();
+    let got = c.poll(Duration::from_secs(10)).unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "noticed at once, not at the timeout"
+    );
+    let values: Vec<Vec<u8>> = got.into_iter().map(|r| r.value.unwrap()).collect();
+    assert_eq!(values, [b"after".to_vec()]);
+    assert_eq!(out0.last_stable_offset(), out0.end_offset());
+}
+
+#[test]
+fn a_transaction_open_past_its_timeout_is_aborted_and_its_holder_fenced() {
+    let (_dir, store) = setup();
+    let config = ProducerConfig::from_pairs([
+        ("transactional.id", "slow"),
+        ("transaction.timeout.ms", "300"),
+    ])
+    .unwrap();
+    let p = Producer::new(&store, config).unwrap();
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    p.send(ProducerRecord::new("out", b"too slow").partition(0))
+        .unwrap();
+    let mut c = read_committed_consumer(&store);
+    assert!(
+        c.poll(Duration::from_millis(100)).unwrap().is_empty(),
+        "still within its timeout"
+    );
+    let t0 = std::time::Instant::now();
+    let out0 = store.partition("out", 0).unwrap();
+    while out0.last_stable_offset() < out0.end_offset() {
+        assert!(c.poll(Duration::from_millis(100)).unwrap().is_empty());
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the transaction was never aborted"
+        );
+    }
+    // The holder was alive but too slow: it is fenced.
+    assert_eq!(
+        p.commit_transaction().unwrap_err().kind(),
+        ErrorKind::ProducerFenced
+    );
+}

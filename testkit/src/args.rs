@@ -11,7 +11,7 @@ pub struct Args {
 }
 
 /// Options that take no value.
-const FLAGS: [&str; 1] = ["stop"];
+const FLAGS: [&str; 2] = ["stop", "commit"];
 
 impl Args {
     /// Parses `--name value` pairs and the known value-less flags.

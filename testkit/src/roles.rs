@@ -12,6 +12,7 @@
 //! | `fork-hold` | `forked <child pid>`, then `closed` |
 //! | `consume` | `poll <count> <first offset>` per non-empty poll, `processed <offset>` per record, `done` once the position reaches `--until` (after `close`) |
 //! | `transform` | `ready`, then `committed <next input offset>` after each transaction, `done` once all input is transformed |
+//! | `txn-hold` | `sent` after sending `--count` records in a transaction; with `--commit`, `committing` and then (unless killed) `committed`; without, it waits to be killed |
 //! | `follow` | as `read`, plus `batch <base> <last> <digest of its bytes>` before each batch's records, `jump <from> <to>` after each `offset_out_of_range`; ends with `done <count> <jumps> <sequence digest>` |
 //!
 //! Every role takes `--store DIR --topic T [--partition P]` and optionally
@@ -140,6 +141,7 @@ pub fn run(name: &str, args: &Args) -> RoleResult {
         "follow" => follow(args),
         "consume" => consume(args),
         "transform" => transform(args),
+        "txn-hold" => txn_hold(args),
         _ => Err(format!("unknown subcommand {name:?}").into()),
     }
 }
@@ -631,5 +633,35 @@ fn transform(args: &Args) -> RoleResult {
         say(&format!("committed {next}"));
     }
     say("done");
+    Ok(())
+}
+
+/// `txn-hold --count N [--commit]`: as transactional id `holder`, sends `N` records
+/// to partition `--partition` of `--topic` in a transaction, then either waits to be
+/// killed with the transaction open, or commits (a test pauses it between the
+/// decision and the markers with a failpoint, and kills it there).
+fn txn_hold(args: &Args) -> RoleResult {
+    let part = open(args)?;
+    let count: u32 = args.get("count")?;
+    let producer = Producer::new(
+        part.store(),
+        ProducerConfig::from_pairs([("transactional.id", "holder")])?,
+    )?;
+    producer.init_transactions()?;
+    producer.begin_transaction()?;
+    for i in 0..count {
+        let value = format!("held {i}");
+        producer.send(ProducerRecord::new(part.topic(), value.as_bytes()).partition(part.id()))?;
+    }
+    say("sent");
+    if args.flag("commit") {
+        say("committing");
+        producer.commit_transaction()?;
+        say("committed");
+    } else {
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
     Ok(())
 }
