@@ -5,8 +5,9 @@
 //! The log stays bounded however often offsets are committed: once it spans a few
 //! segments, a process appends, under the append lock, a snapshot of every latest
 //! commit and deletes the segments wholly before it (a compaction that never needs
-//! to rewrite a file). It is read `read_committed`: offsets committed through a
-//! transaction count once the transaction commits.
+//! to rewrite a file). Offsets committed through a transaction count once its
+//! COMMIT marker is read (never after an ABORT), without holding back anyone
+//! else's commits meanwhile.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,7 +15,7 @@ use std::sync::Mutex;
 use crate::error::{bail, Error, ErrorKind, Result};
 use crate::log::partition::now_ms;
 use crate::partition::{AppendOptions, Partition};
-use crate::record::Record;
+use crate::record::{ControlRecordType, Record};
 use crate::store::Store;
 use crate::topic::CONSUMER_OFFSETS;
 use crate::wire::{put_str, Cursor};
@@ -46,6 +47,8 @@ const SNAPSHOT_BATCH: usize = 2000;
 
 struct Cache {
     map: HashMap<Key, CommittedOffset>,
+    /// Offsets of open transactions, by producer id, until their marker.
+    pending: HashMap<i64, Vec<(Key, CommittedOffset)>>,
     reader: Option<Reader>,
 }
 
@@ -62,6 +65,7 @@ impl OffsetStore {
             partition: log_partition(store)?,
             cache: Mutex::new(Cache {
                 map: HashMap::new(),
+                pending: HashMap::new(),
                 reader: None,
             }),
         })
@@ -115,13 +119,12 @@ impl OffsetStore {
                 Some(r) => r,
                 None => {
                     cache.map.clear();
-                    // read_committed: offsets committed through a transaction count
-                    // once it commits, never if it aborts.
+                    cache.pending.clear();
                     let reader = self.partition.reader(self.partition.start_offset())?;
-                    cache.reader.insert(reader.read_committed(true))
+                    cache.reader.insert(reader)
                 }
             };
-            match read_into(reader, &mut cache.map) {
+            match read_into(reader, &mut cache.map, &mut cache.pending) {
                 Ok(()) => return Ok(()),
                 // Compacted under us: the log now starts with a snapshot; reread it.
                 Err(e) if e.kind() == ErrorKind::OffsetOutOfRange => cache.reader = None,
@@ -167,9 +170,24 @@ pub(crate) fn log_partition(store: &Store) -> Result<Partition> {
     store.internal_partition(CONSUMER_OFFSETS, &LOG_CONFIG)
 }
 
-fn read_into(reader: &mut Reader, map: &mut HashMap<Key, CommittedOffset>) -> Result<()> {
+/// Reads new records into `map`. Offsets committed outside transactions apply at
+/// once; those of a transaction wait in `pending` (per producer) for its marker:
+/// applied on COMMIT, dropped on ABORT (as Kafka's group coordinator does), so an
+/// open transaction never holds back other groups' commits.
+fn read_into(
+    reader: &mut Reader,
+    map: &mut HashMap<Key, CommittedOffset>,
+    pending: &mut HashMap<i64, Vec<(Key, CommittedOffset)>>,
+) -> Result<()> {
     while let Some(batch) = reader.next_batch()? {
-        if batch.header().is_control() {
+        let header = *batch.header();
+        if header.is_control() {
+            let commit = matches!(batch.batch().control(), Ok((ControlRecordType::Commit, _)));
+            if let Some(done) = pending.remove(&header.producer_id) {
+                if commit {
+                    map.extend(done);
+                }
+            }
             continue;
         }
         for record in batch.records() {
@@ -187,7 +205,14 @@ fn read_into(reader: &mut Reader, map: &mut HashMap<Key, CommittedOffset>) -> Re
                     ),
                 )
             })?;
-            map.insert(key, value);
+            if header.is_transactional() {
+                pending
+                    .entry(header.producer_id)
+                    .or_default()
+                    .push((key, value));
+            } else {
+                map.insert(key, value);
+            }
         }
     }
     Ok(())
@@ -246,7 +271,7 @@ fn decode_value(bytes: &[u8]) -> Option<CommittedOffset> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{BatchOptions, ControlRecordType, ProducerInfo};
+    use crate::record::{BatchOptions, ProducerInfo};
     use crate::{StoreOptions, TopicConfig};
 
     #[test]
