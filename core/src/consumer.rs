@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{CommitMode, ConsumerConfig, Isolation, OffsetReset};
 use crate::error::{bail, Error, ErrorKind, Result};
+use crate::group::Member;
 use crate::offsets::{CommittedOffset, OffsetStore};
 use crate::partition::Partition;
 use crate::shm::control::wait_until_any;
@@ -63,7 +64,13 @@ struct Assigned {
     position: Option<i64>,
     /// The last offset committed by this consumer.
     committed: Option<i64>,
+    /// Whether this consumer may read it now: always for `assign`; in a group, once
+    /// it holds the partition's owner lock.
+    owned: bool,
 }
+
+/// Called with the partitions a rebalance takes away or hands over.
+pub type RebalanceCallback = Box<dyn FnMut(&[TopicPartition]) + Send>;
 
 /// A consumer. One thread at a time (`&mut self`), like Kafka's.
 pub struct Consumer {
@@ -79,6 +86,10 @@ pub struct Consumer {
     /// an open transaction (to finish it if its holder is gone).
     coordinator: Option<Coordinator>,
     last_reap: Option<Instant>,
+    /// Membership of the group after `subscribe`.
+    member: Option<Member>,
+    on_assign: Option<RebalanceCallback>,
+    on_revoke: Option<RebalanceCallback>,
 }
 
 /// How often a read_committed consumer held back by an open transaction checks
@@ -113,6 +124,9 @@ impl Consumer {
             closed: false,
             coordinator: None,
             last_reap: None,
+            member: None,
+            on_assign: None,
+            on_revoke: None,
         })
     }
 
@@ -142,11 +156,136 @@ impl Consumer {
                 reader: None,
                 position: None,
                 committed: None,
+                owned: true,
             });
         }
+        self.member = None;
         self.assigned = assigned;
         self.next = 0;
         Ok(())
+    }
+
+    /// Joins the consumer group (`group.id`) with a subscription to `topics`: the
+    /// group's live members share the partitions of their subscriptions, one owner
+    /// per partition at a time, and rebalance when a member joins, leaves or dies.
+    pub fn subscribe(&mut self, topics: &[&str]) -> Result<()> {
+        self.subscribe_with(topics, None, None)
+    }
+
+    /// As [`subscribe`](Self::subscribe), with callbacks for the partitions a
+    /// rebalance hands over (`on_assign`) and takes away (`on_revoke`, called while
+    /// the consumer still owns them, before it commits and lets go of them).
+    pub fn subscribe_with(
+        &mut self,
+        topics: &[&str],
+        on_assign: Option<RebalanceCallback>,
+        on_revoke: Option<RebalanceCallback>,
+    ) -> Result<()> {
+        self.check_open()?;
+        let Some(group) = self.config.group_id.clone() else {
+            bail!(InvalidConfig, "subscribe needs group.id");
+        };
+        let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        if self.member.is_some() {
+            self.revoke_all()?;
+        }
+        self.assigned.clear();
+        self.member = Some(Member::join(&self.store, &group, &topics)?);
+        self.on_assign = on_assign;
+        self.on_revoke = on_revoke;
+        self.rebalance(true)
+    }
+
+    /// Follows the group's generation: partitions that moved away are revoked
+    /// (callback, commit as the mode says, owner lock released), new ones added.
+    fn rebalance(&mut self, force: bool) -> Result<()> {
+        let Some(member) = self.member.as_mut() else {
+            return Ok(());
+        };
+        let Some(mine) = member.sync(&self.store, force)? else {
+            return Ok(());
+        };
+        let revoked: Vec<TopicPartition> = self
+            .assigned
+            .iter()
+            .map(|a| a.tp.clone())
+            .filter(|tp| !mine.contains(tp))
+            .collect();
+        if !revoked.is_empty() {
+            if let Some(cb) = self.on_revoke.as_mut() {
+                cb(&revoked);
+            }
+            if matches!(
+                self.config.commit_mode,
+                CommitMode::Auto | CommitMode::AfterProcessing
+            ) {
+                self.commit()?;
+            }
+            let member = self.member.as_mut().expect("checked above");
+            for tp in &revoked {
+                member.release(tp);
+            }
+            self.assigned.retain(|a| !revoked.contains(&a.tp));
+        }
+        let added: Vec<TopicPartition> = mine
+            .iter()
+            .filter(|tp| !self.assigned.iter().any(|a| a.tp == **tp))
+            .cloned()
+            .collect();
+        for tp in &added {
+            let partition = self.store.partition(&tp.topic, tp.partition)?;
+            self.assigned.push(Assigned {
+                tp: tp.clone(),
+                partition,
+                reader: None,
+                position: None,
+                committed: None,
+                owned: false,
+            });
+        }
+        if !added.is_empty() {
+            if let Some(cb) = self.on_assign.as_mut() {
+                cb(&added);
+            }
+        }
+        self.next = 0;
+        Ok(())
+    }
+
+    /// Revokes every partition (leaving the group or resubscribing).
+    fn revoke_all(&mut self) -> Result<()> {
+        let all: Vec<TopicPartition> = self.assigned.iter().map(|a| a.tp.clone()).collect();
+        if !all.is_empty() {
+            if let Some(cb) = self.on_revoke.as_mut() {
+                cb(&all);
+            }
+        }
+        if matches!(
+            self.config.commit_mode,
+            CommitMode::Auto | CommitMode::AfterProcessing
+        ) {
+            self.commit()?;
+        }
+        self.assigned.clear();
+        Ok(())
+    }
+
+    /// Takes the owner locks of assigned partitions not owned yet (a previous owner
+    /// may still hold one until it notices the rebalance).
+    fn claim_partitions(&mut self) -> Result<()> {
+        let Some(member) = self.member.as_mut() else {
+            return Ok(());
+        };
+        for a in self.assigned.iter_mut().filter(|a| !a.owned) {
+            a.owned = member.try_own(&a.tp)?;
+        }
+        Ok(())
+    }
+
+    /// The group generation this consumer is in (`None` outside a group), for
+    /// `send_offsets_to_transaction`'s group metadata.
+    pub fn group_generation(&self) -> Option<i64> {
+        self.member.as_ref().map(Member::generation)
     }
 
     /// The assigned partitions.
@@ -165,15 +304,15 @@ impl Consumer {
             CommitMode::Auto if self.auto_commit_due() => self.commit()?,
             _ => {}
         }
-        if self.assigned.is_empty() {
-            std::thread::sleep(timeout);
-            return Ok(Vec::new());
-        }
-        for i in 0..self.assigned.len() {
-            self.ensure_position(i)?;
-        }
         let deadline = Instant::now() + timeout;
         loop {
+            self.rebalance(false)?;
+            self.claim_partitions()?;
+            for i in 0..self.assigned.len() {
+                if self.assigned[i].owned {
+                    self.ensure_position(i)?;
+                }
+            }
             let records = self.fetch()?;
             if !records.is_empty() {
                 if self.config.commit_mode == CommitMode::BeforeProcessing {
@@ -191,12 +330,22 @@ impl Consumer {
             if held_back {
                 self.finish_abandoned_transactions()?;
             }
-            let slice = if held_back {
-                left.min(REAP_INTERVAL)
-            } else {
-                left
+            // In a group: look at the membership again soon, and at partitions still
+            // owned by someone else.
+            let in_group = self.member.is_some();
+            let slice = match (held_back, in_group) {
+                (true, _) => left.min(REAP_INTERVAL),
+                (false, true) => left.min(crate::group::SYNC_INTERVAL),
+                (false, false) => left,
             };
-            if !self.wait(slice) && !held_back {
+            if self.assigned.is_empty() {
+                std::thread::sleep(slice);
+                if !in_group {
+                    return Ok(Vec::new());
+                }
+                continue;
+            }
+            if !self.wait(slice) && !held_back && !in_group {
                 return Ok(Vec::new());
             }
         }
@@ -239,6 +388,7 @@ impl Consumer {
         let changed: Vec<(String, u32, i64)> = self
             .assigned
             .iter()
+            .filter(|a| a.owned)
             .filter_map(|a| match a.position {
                 Some(p) if a.committed != Some(p) => Some((a.tp.topic.clone(), a.tp.partition, p)),
                 _ => None,
@@ -269,6 +419,19 @@ impl Consumer {
     /// Commits explicit offsets (the next offset to consume, per partition).
     pub fn commit_offsets(&mut self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
         self.check_open()?;
+        if self.member.is_some() {
+            if let Some((tp, _)) = offsets
+                .iter()
+                .find(|(tp, _)| !self.assigned.iter().any(|a| a.tp == *tp && a.owned))
+            {
+                bail!(
+                    StaleGeneration,
+                    "{}-{} is not owned by this group member (any more): the group rebalanced",
+                    tp.topic,
+                    tp.partition
+                );
+            }
+        }
         let (store, group) = self.offsets_and_group()?;
         let list: Vec<(&str, u32, i64, &str)> = offsets
             .iter()
@@ -293,6 +456,9 @@ impl Consumer {
             CommitMode::Auto | CommitMode::AfterProcessing => self.commit(),
             _ => Ok(()),
         };
+        // Leaving the group: dropping the membership releases its locks, and the
+        // other members rebalance.
+        self.member = None;
         self.closed = true;
         result
     }
@@ -391,6 +557,9 @@ impl Consumer {
             }
             let i = (self.next + k) % n;
             let a = &mut self.assigned[i];
+            if !a.owned {
+                continue;
+            }
             let reader = a
                 .reader
                 .as_mut()

@@ -53,6 +53,9 @@ pub enum ErrorKind {
     InvalidTxnState,
     /// The transaction cannot commit (a send in it failed): abort it.
     TransactionAborted,
+    /// A consumer group member commits offsets of a partition it no longer owns
+    /// (the group rebalanced): the commit is refused, so a zombie cannot commit.
+    StaleGeneration,
     /// An operating-system error not covered by a more specific kind.
     Io,
 }
@@ -80,6 +83,7 @@ impl ErrorKind {
             ErrorKind::ProducerFenced => "producer_fenced",
             ErrorKind::InvalidTxnState => "invalid_txn_state",
             ErrorKind::TransactionAborted => "transaction_aborted",
+            ErrorKind::StaleGeneration => "stale_generation",
             ErrorKind::Io => "io",
         }
     }

@@ -171,3 +171,12 @@ pub fn ofd_lock_byte0(file: &File, path: &Path, lock: bool) -> Result<()> {
         }
     }
 }
+
+/// A random non-negative i64 from `/dev/urandom` (session tokens).
+pub fn random_token() -> Result<i64> {
+    let mut bytes = [0u8; 8];
+    File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .map_err(|e| Error::io("read", Path::new("/dev/urandom"), e))?;
+    Ok(i64::from_be_bytes(bytes) & i64::MAX)
+}

@@ -43,6 +43,7 @@ pub mod error;
 pub mod failpoint;
 mod fork;
 mod fs;
+mod group;
 mod log;
 pub mod offsets;
 pub mod partition;

@@ -120,7 +120,7 @@ impl Coordinator {
     /// previous holder left (abort, or commit if it was prepared), and returns the
     /// producer id and the new epoch.
     pub fn init(&self, id: &str, timeout_ms: i32) -> Result<(i64, i16, i64)> {
-        let owner = new_owner_token()?;
+        let owner = crate::fs::random_token()?;
         self.locked(|this, cache, guard| {
             let state = match cache.map.get(id).cloned() {
                 None => TxnState {
@@ -405,15 +405,6 @@ impl Coordinator {
         }
         Ok(())
     }
-}
-
-/// A random session token for a new holder.
-fn new_owner_token() -> Result<i64> {
-    let mut bytes = [0u8; 8];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .map_err(|e| Error::io("read", std::path::Path::new("/dev/urandom"), e))?;
-    Ok(i64::from_be_bytes(bytes) & i64::MAX)
 }
 
 /// The state of `id` if `producer_id`/`epoch` holds it; `producer_fenced` if a newer

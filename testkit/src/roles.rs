@@ -13,6 +13,7 @@
 //! | `consume` | `poll <count> <first offset>` per non-empty poll, `processed <offset>` per record, `done` once the position reaches `--until` (after `close`) |
 //! | `transform` | `ready`, then `committed <next input offset>` after each transaction, `done` once all input is transformed |
 //! | `txn-hold` | `sent` after sending `--count` records in a transaction; with `--commit`, `committing` and then (unless killed) `committed`; without, it waits to be killed |
+//! | `group-transform` | `ready`, then `committed <count>` after each transaction; runs until killed |
 //! | `follow` | as `read`, plus `batch <base> <last> <digest of its bytes>` before each batch's records, `jump <from> <to>` after each `offset_out_of_range`; ends with `done <count> <jumps> <sequence digest>` |
 //!
 //! Every role takes `--store DIR --topic T [--partition P]` and optionally
@@ -142,6 +143,7 @@ pub fn run(name: &str, args: &Args) -> RoleResult {
         "consume" => consume(args),
         "transform" => transform(args),
         "txn-hold" => txn_hold(args),
+        "group-transform" => group_transform(args),
         _ => Err(format!("unknown subcommand {name:?}").into()),
     }
 }
@@ -664,4 +666,55 @@ fn txn_hold(args: &Args) -> RoleResult {
         }
     }
     Ok(())
+}
+
+/// `group-transform --output O --id I [--process-us T]`: an exactly-once consume-transform-produce
+/// member of group `gt` subscribed to `--topic`: writes `<partition>:<offset>`
+/// records to `O` and the input offsets in the same transaction (transactional id
+/// `gt-I`), forever.
+fn group_transform(args: &Args) -> RoleResult {
+    let input = open(args)?;
+    let store = input.store().clone();
+    let output: String = args.get("output")?;
+    let id: String = args.get("id")?;
+    let pause = Duration::from_micros(args.get_or("process-us", 0)?);
+    let txn_id = format!("gt-{id}");
+    let producer = Producer::new(
+        &store,
+        ProducerConfig::from_pairs([("transactional.id", txn_id.as_str())])?,
+    )?;
+    producer.init_transactions()?;
+    let config = ConsumerConfig::from_pairs([
+        ("group.id", "gt"),
+        ("delivery", "exactly-once"),
+        ("auto.offset.reset", "earliest"),
+        ("max.poll.records", "20"),
+    ])?;
+    let mut consumer = Consumer::new(&store, config)?;
+    consumer.subscribe(&[input.topic()])?;
+    say("ready");
+    let mut count = 0u64;
+    loop {
+        let records = consumer.poll(Duration::from_millis(100))?;
+        if records.is_empty() {
+            continue;
+        }
+        producer.begin_transaction()?;
+        let mut next: std::collections::BTreeMap<(String, u32), i64> =
+            std::collections::BTreeMap::new();
+        for r in &records {
+            let value = format!("{}:{}", r.partition, r.offset);
+            producer.send(ProducerRecord::new(&output, value.as_bytes()).partition(0))?;
+            next.insert((r.topic.clone(), r.partition), r.offset + 1);
+            std::thread::sleep(pause);
+        }
+        let offsets: Vec<(TopicPartition, i64)> = next
+            .into_iter()
+            .map(|((t, p), o)| (TopicPartition::new(t, p), o))
+            .collect();
+        producer.send_offsets_to_transaction(&offsets, "gt")?;
+        producer.commit_transaction()?;
+        count += records.len() as u64;
+        say(&format!("committed {count}"));
+    }
 }
