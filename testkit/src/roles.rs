@@ -638,8 +638,9 @@ fn transform(args: &Args) -> RoleResult {
     Ok(())
 }
 
-/// `txn-hold --count N [--commit]`: as transactional id `holder`, sends `N` records
-/// to partition `--partition` of `--topic` in a transaction, then either waits to be
+/// `txn-hold --count N [--commit] [--go-file F]`: as transactional id `holder`,
+/// sends `N` records
+/// to partition `--partition` of `--topic` in a transaction, (waits for `F`,) then either waits to be
 /// killed with the transaction open, or commits (a test pauses it between the
 /// decision and the markers with a failpoint, and kills it there).
 fn txn_hold(args: &Args) -> RoleResult {
@@ -656,6 +657,11 @@ fn txn_hold(args: &Args) -> RoleResult {
         producer.send(ProducerRecord::new(part.topic(), value.as_bytes()).partition(part.id()))?;
     }
     say("sent");
+    if let Some(go) = args.opt::<String>("go-file")? {
+        while !std::path::Path::new(&go).exists() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
     if args.flag("commit") {
         say("committing");
         producer.commit_transaction()?;
