@@ -180,3 +180,28 @@ pub fn random_token() -> Result<i64> {
         .map_err(|e| Error::io("read", Path::new("/dev/urandom"), e))?;
     Ok(i64::from_be_bytes(bytes) & i64::MAX)
 }
+
+/// Creates `path` already `flock`ed (exclusive) by the returned file, with
+/// `content`: the file is made and locked under a temporary name, then renamed, so
+/// nobody ever sees it unlocked (and takes it for a dead holder's).
+pub fn create_locked(path: &Path, content: &[u8]) -> Result<File> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let file = open_rw(&tmp, true)?;
+    let result = (|| {
+        if !flock(&file, &tmp, FlockMode::Exclusive, false)? {
+            return Err(Error::new(
+                crate::ErrorKind::Io,
+                format!("{} is locked", tmp.display()),
+            ));
+        }
+        file.set_len(0)
+            .map_err(|e| Error::io("truncate", &tmp, e))?;
+        std::os::unix::fs::FileExt::write_all_at(&file, content, 0)
+            .map_err(|e| Error::io("write", &tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io("rename into", path, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map(|()| file)
+}

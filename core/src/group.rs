@@ -61,11 +61,7 @@ impl Member {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
         let token = ofs::random_token()?;
         let path = dir.join(format!("member-{token:016x}"));
-        let file = ofs::open_rw(&path, true)?;
-        if !ofs::flock(&file, &path, FlockMode::Exclusive, false)? {
-            bail!(Io, "member file {} is locked", path.display());
-        }
-        std::fs::write(&path, topics.join("\n")).map_err(|e| Error::io("write", &path, e))?;
+        let file = ofs::create_locked(&path, topics.join("\n").as_bytes())?;
         Ok(Member {
             dir,
             token,

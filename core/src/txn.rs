@@ -339,15 +339,8 @@ impl Coordinator {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
         }
-        let file = crate::fs::open_rw(&path, true)?;
-        if !crate::fs::flock(&file, &path, crate::fs::FlockMode::Exclusive, false)? {
-            bail!(
-                Io,
-                "liveness lock {} is held by another process",
-                path.display()
-            );
-        }
-        Ok(file)
+        // Created already locked: a process checking it never sees it unlocked.
+        crate::fs::create_locked(&path, b"")
     }
 
     fn locked<T>(
