@@ -110,6 +110,9 @@ struct Results {
     /// Workload 2i and the plain runs it alternated with.
     idempotent: Rate,
     idempotent_plain: Rate,
+    /// Workload 6: transactions of 10 records, acks written and synced.
+    txn_written: Rate,
+    txn_synced: Rate,
     single: Rate,
     read_all: Rate,
     read_all_raw_batch: Rate,
@@ -252,6 +255,22 @@ fn measure(s: &Sizes) -> Res<Results> {
     let secs = util::repeat(s.reps, || workloads::single_append(&payload, single_n))?;
     let single = Rate::from_runs(single_n as f64, &secs);
 
+    progress("transactions of 10 records, written and synced");
+    let txns = (s.single_records / 30).max(100);
+    let txn_written = Rate::from_runs(
+        txns as f64,
+        &util::repeat(s.reps.min(3), || {
+            workloads::transactions(&payload, txns, "written")
+        })?,
+    );
+    let synced_txns = (txns / 20).max(20);
+    let txn_synced = Rate::from_runs(
+        synced_txns as f64,
+        &util::repeat(s.reps.min(3), || {
+            workloads::transactions(&payload, synced_txns, "synced")
+        })?,
+    );
+
     // Each oncelog wake-up variant is compared with its raw counterpart, in
     // alternating rounds (see `alternate`).
     let foreign_throughput = throughput_meter.foreign_cores();
@@ -288,6 +307,8 @@ fn measure(s: &Sizes) -> Res<Results> {
         batched_writer_faults,
         idempotent,
         idempotent_plain,
+        txn_written,
+        txn_synced,
         single,
         read_all,
         read_all_raw_batch,
@@ -555,6 +576,27 @@ fn print_table(m: &Machine, s: &Sizes, quick: bool, r: &Results) {
         r.idempotent_plain.median / 1e6,
         verdict(overhead <= 0.05)
     );
+    for (name, x, target) in [
+        (
+            "6 transactions of 10 records, acks=written",
+            &r.txn_written,
+            ">= 350 k/s",
+        ),
+        (
+            "6s transactions of 10 records, acks=synced",
+            &r.txn_synced,
+            "(see the raw fdatasync figure)",
+        ),
+    ] {
+        println!(
+            "  {:<52} {:>10.1} k/s ({:>7.1})  {:>7.1} µs per transaction              {}",
+            name,
+            x.best / 1e3,
+            x.median / 1e3,
+            1e6 / x.median,
+            target
+        );
+    }
     let x = &r.single;
     println!(
         "  {:<52} {:>14} ({:>6.2}) {:>5.0} ns/append     {:.2}x (a)              >= 3 M/s  {}",
@@ -791,6 +833,14 @@ fn to_json(m: &Machine, s: &Sizes, quick: bool, r: &Results) -> J {
         (
             "workloads",
             J::obj([
+                (
+                    "transactions_written",
+                    rate_json(&r.txn_written, "transactions_per_s"),
+                ),
+                (
+                    "transactions_synced",
+                    rate_json(&r.txn_synced, "transactions_per_s"),
+                ),
                 (
                     "batched_append_idempotent",
                     with(

@@ -36,6 +36,11 @@ impl BenchStore {
         self.partition.as_ref().expect("open until dropped")
     }
 
+    /// The store.
+    pub fn store(&self) -> &Store {
+        self.store.as_ref().expect("open until dropped")
+    }
+
     /// The directory of the store.
     pub fn path(&self) -> &std::path::Path {
         self.dir.as_ref().expect("open until dropped").path()
@@ -219,5 +224,34 @@ pub fn read_all_new_mapping(bs: &BenchStore, payload: &Payload, expected_sum: u6
     drop(p);
     // Not the last closer: no shutdown work.
     drop(store);
+    Ok(secs)
+}
+
+/// Workload 6: `n` transactions of 10 records each (16-byte key, 100-byte value),
+/// committed one by one by a transactional producer with `acks`. Returns seconds.
+pub fn transactions(payload: &Payload, n: usize, acks: &str) -> Res<f64> {
+    let store = BenchStore::new("txn")?;
+    let config =
+        oncelog::ProducerConfig::from_pairs([("transactional.id", "bench"), ("acks", acks)])?;
+    let producer = oncelog::Producer::new(store.store(), config)?;
+    producer.init_transactions()?;
+    let mut batch: Vec<Record<'_>> = Vec::with_capacity(10);
+    let t = Instant::now();
+    for i in 0..n {
+        batch.clear();
+        batch.extend((0..10).map(|k| {
+            let j = (i * 10 + k) % payload.n;
+            Record::keyed(payload.key(j), payload.value(j))
+        }));
+        producer.begin_transaction()?;
+        producer.send_batch(TOPIC, 0, &batch)?;
+        producer.commit_transaction()?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let end = store.partition().end_offset();
+    // 10 records and one COMMIT marker per transaction.
+    if end != n as i64 * 11 {
+        return Err(format!("transactions wrote {end} offsets, expected {}", n * 11).into());
+    }
     Ok(secs)
 }
