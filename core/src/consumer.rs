@@ -623,7 +623,8 @@ impl Consumer {
         self.last_reap = Some(Instant::now());
         let coordinator = match self.coordinator.take() {
             Some(c) => c,
-            None => Coordinator::open(&self.store)?,
+            // Finishing someone else's transaction: sync, whatever it was sent with.
+            None => Coordinator::open(&self.store, crate::Durability::Synced)?,
         };
         let result = coordinator.finish_abandoned();
         self.coordinator = Some(coordinator);

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::Durability;
 use crate::error::{bail, Result};
 use crate::log::partition::PartitionLog;
 use crate::log::reader::Reader;
@@ -102,6 +103,18 @@ impl Partition {
         kind: ControlRecordType,
         coordinator_epoch: i32,
     ) -> Result<AppendInfo> {
+        self.append_marker_with(producer, kind, coordinator_epoch, None)
+    }
+
+    /// [`append_marker`](Self::append_marker) with an explicit durability (the
+    /// coordinator syncs markers of transactions committed with `acks=synced`).
+    pub fn append_marker_with(
+        &self,
+        producer: ProducerInfo,
+        kind: ControlRecordType,
+        coordinator_epoch: i32,
+        durability: Option<Durability>,
+    ) -> Result<AppendInfo> {
         let (key, value) = control_record(kind, coordinator_epoch);
         let options = AppendOptions {
             batch: BatchOptions {
@@ -113,7 +126,7 @@ impl Partition {
                 control: true,
                 ..BatchOptions::default()
             },
-            durability: None,
+            durability,
         };
         self.log.append(&[Record::keyed(&key, &value)], &options)
     }

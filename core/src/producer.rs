@@ -152,7 +152,7 @@ impl Producer {
     pub fn new(store: &Store, config: ProducerConfig) -> Result<Producer> {
         config.validate()?;
         let coordinator = match config.transactional_id {
-            Some(_) => Some(Coordinator::open(store)?),
+            Some(_) => Some(Coordinator::open(store, config.acks)?),
             None => None,
         };
         let identity = if config.enable_idempotence && coordinator.is_none() {

@@ -15,6 +15,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
+use crate::config::Durability;
 use crate::error::{bail, Error, ErrorKind, Result};
 use crate::log::partition::{now_ms, AppendGuard};
 use crate::partition::{AppendOptions, Partition};
@@ -94,12 +95,17 @@ pub struct Coordinator {
     store: Store,
     log: Partition,
     cache: Mutex<Cache>,
+    /// Durability of its records and markers: a transaction committed with
+    /// `acks=synced` survives power loss as a whole.
+    durability: Durability,
 }
 
 impl Coordinator {
-    /// Opens (creating on first use) the store's `__transaction_state`.
-    pub fn open(store: &Store) -> Result<Coordinator> {
+    /// Opens (creating on first use) the store's `__transaction_state`; its records
+    /// and the markers it writes get `durability`.
+    pub fn open(store: &Store, durability: Durability) -> Result<Coordinator> {
         Ok(Coordinator {
+            durability,
             store: store.clone(),
             log: store.internal_partition(TRANSACTION_STATE, &LOG_CONFIG)?,
             cache: Mutex::new(Cache {
@@ -255,7 +261,7 @@ impl Coordinator {
         for (topic, partition) in &s.partitions {
             self.store
                 .partition(topic, *partition)?
-                .append_marker(producer, kind, 0)?;
+                .append_marker_with(producer, kind, 0, Some(self.durability))?;
         }
         s.status = complete;
         s.epoch = marker_epoch;

@@ -94,7 +94,8 @@ fn a_holder_killed_after_deciding_to_commit_has_its_commit_completed() {
     child.expect("sent", LONG);
     child.expect("committing", LONG);
     // Let it write PrepareCommit and reach the pause before the markers.
-    let coordinator = oncelog::txn::Coordinator::open(&store).unwrap();
+    let coordinator =
+        oncelog::txn::Coordinator::open(&store, oncelog::Durability::Written).unwrap();
     let t0 = Instant::now();
     while coordinator.state("holder").unwrap().map(|s| s.status)
         != Some(oncelog::txn::TxnStatus::PrepareCommit)
