@@ -235,7 +235,9 @@ impl ControlFile {
 
 /// Waits until `ready()` is true or `timeout` passes, sleeping on the wait words
 /// of several partitions at once; returns `ready()`'s last value. The protocol of
-/// [`WaitWords::wait_until`], for each of them.
+/// [`WaitWords::wait_until`], for each of them (that one stays separate: a single
+/// word needs no allocation and a plain `FUTEX_WAIT`, which the wake-up latency of
+/// a reader depends on).
 pub fn wait_until_any(words: &[&WaitWords], timeout: Duration, ready: impl Fn() -> bool) -> bool {
     let start = Instant::now();
     loop {
