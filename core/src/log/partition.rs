@@ -794,6 +794,9 @@ impl PartitionLog {
             self.index_file_len(),
             self.time_file_len(),
         )?;
+        // The new files' directory entries must be durable before anything synced
+        // into them counts as durable.
+        crate::fs::sync_dir(&self.dir)?;
         self.start_active_segment(new_base, 0);
         block
             .metrics
