@@ -462,7 +462,9 @@ fn create_partition(root: &Path, meta: &TopicMeta, p: u32, options: &StoreOption
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io("remove stale", &dir, e))?;
     }
     std::fs::create_dir(&dir).map_err(|e| Error::io("create", &dir, e))?;
-    recover_into_fresh_ctl(&dir, &meta.config, options)
+    recover_into_fresh_ctl(&dir, &meta.config, options)?;
+    // The first segment's files must survive a power cut with the topic.
+    ofs::sync_dir(&dir)
 }
 
 /// Rebuilds `partition.ctl` of `dir` from the log.
