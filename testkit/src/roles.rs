@@ -14,6 +14,7 @@
 //! | `transform` | `ready`, then `committed <next input offset>` after each transaction, `done` once all input is transformed |
 //! | `txn-hold` | `sent` after sending `--count` records in a transaction; with `--commit`, `committing` and then (unless killed) `committed`; without, it waits to be killed |
 //! | `group-transform` | `ready`, then `committed <count>` after each transaction; runs until killed |
+//! | `produce-limited` | `ready`, then `ok <seq> <offset>` or `err <seq> <kind>` per record (delivery reports), `done` |
 //! | `follow` | as `read`, plus `batch <base> <last> <digest of its bytes>` before each batch's records, `jump <from> <to>` after each `offset_out_of_range`; ends with `done <count> <jumps> <sequence digest>` |
 //!
 //! Every role takes `--store DIR --topic T [--partition P]` and optionally
@@ -144,6 +145,7 @@ pub fn run(name: &str, args: &Args) -> RoleResult {
         "transform" => transform(args),
         "txn-hold" => txn_hold(args),
         "group-transform" => group_transform(args),
+        "produce-limited" => produce_limited(args),
         _ => Err(format!("unknown subcommand {name:?}").into()),
     }
 }
@@ -723,4 +725,49 @@ fn group_transform(args: &Args) -> RoleResult {
         count += records.len() as u64;
         say(&format!("committed {count}"));
     }
+}
+
+/// `produce-limited --fsize-limit B --delivery D --count N`: a producer with the
+/// delivery preset `D` under a soft `RLIMIT_FSIZE` of `B` bytes (SIGXFSZ ignored;
+/// the parent may raise the limit with `prlimit`), sending records `0..N` of writer
+/// 1 one by one and reporting each delivery.
+fn produce_limited(args: &Args) -> RoleResult {
+    let bytes: u64 = args.get("fsize-limit")?;
+    // SAFETY: plain libc calls; a size limit then fails writes with EFBIG instead of
+    // killing the process. Only the soft limit is set, so the parent can raise it.
+    unsafe {
+        if libc::signal(libc::SIGXFSZ, libc::SIG_IGN) == libc::SIG_ERR {
+            return Err(format!("signal: {}", std::io::Error::last_os_error()).into());
+        }
+        let lim = libc::rlimit {
+            rlim_cur: bytes as libc::rlim_t,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+            return Err(format!("setrlimit: {}", std::io::Error::last_os_error()).into());
+        }
+    }
+    let part = open(args)?;
+    let delivery: String = args.get("delivery")?;
+    let count: u64 = args.get("count")?;
+    let config =
+        ProducerConfig::from_pairs([("delivery", delivery.as_str()), ("retry.backoff.ms", "10")])?;
+    let producer = Producer::new(part.store(), config)?;
+    say("ready");
+    for seq in 0..count {
+        let (key, value) = (payload::key(1, seq), payload::value(1, seq, 1000));
+        producer.send(
+            ProducerRecord::new(part.topic(), &value)
+                .key(&key)
+                .partition(part.id()),
+        )?;
+        for report in producer.poll() {
+            match report.result {
+                Ok(offset) => say(&format!("ok {seq} {offset}")),
+                Err(e) => say(&format!("err {seq} {}", e.kind())),
+            }
+        }
+    }
+    say("done");
+    Ok(())
 }
