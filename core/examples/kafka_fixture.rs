@@ -30,33 +30,32 @@ use std::error::Error;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use oncelog::record::{BatchOptions, ProducerInfo};
-use oncelog::{AppendOptions, Header, Record, Store, StoreOptions};
+use oncelog::record::{BatchOptions, OwnedRecord, ProducerInfo};
+use oncelog::{AppendOptions, Store, StoreOptions};
 
 const TOPIC: &str = "interop";
 const SEGMENT_BYTES: u64 = 16384;
 
 /// One record as the fixture wants it appended (owned, so batches can be built up
-/// front and borrowed by [`Record`]s).
-#[derive(Clone, Debug, Default)]
-struct Rec {
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Vec<(String, Option<Vec<u8>>)>,
-    /// `None`: the append time.
-    timestamp: Option<i64>,
+/// front and lent out as borrowed records).
+type Rec = OwnedRecord;
+
+/// A record with a key, a value and a timestamp (`None`: the append time).
+fn kv(key: Option<&[u8]>, value: Option<&[u8]>, timestamp: Option<i64>) -> Rec {
+    Rec {
+        key: key.map(<[u8]>::to_vec),
+        value: value.map(<[u8]>::to_vec),
+        headers: Vec::new(),
+        timestamp,
+    }
 }
 
-impl Rec {
-    fn kv(key: Option<&[u8]>, value: Option<&[u8]>, timestamp: Option<i64>) -> Rec {
-        Rec {
-            key: key.map(<[u8]>::to_vec),
-            value: value.map(<[u8]>::to_vec),
-            headers: Vec::new(),
-            timestamp,
-        }
-    }
+/// Adds a header to a record under construction.
+trait WithHeader {
+    fn header(self, key: &str, value: Option<&[u8]>) -> Self;
+}
 
+impl WithHeader for Rec {
     fn header(mut self, key: &str, value: Option<&[u8]>) -> Rec {
         self.headers
             .push((key.to_string(), value.map(<[u8]>::to_vec)));
@@ -158,23 +157,23 @@ fn plans() -> Vec<Plan> {
 
     let mut plans = vec![
         // Single records: the plain case, then null/empty/binary keys and values.
-        Plan::plain(vec![Rec::kv(Some(b"hello"), Some(b"world"), Some(T))]),
-        Plan::plain(vec![Rec::kv(None, None, Some(0))]),
-        Plan::plain(vec![Rec::kv(Some(b""), Some(b""), Some(1))]),
-        Plan::plain(vec![Rec::kv(None, Some(b"null key"), Some(T + 1))]),
-        Plan::plain(vec![Rec::kv(Some(b"tombstone"), None, Some(T + 2))]),
-        Plan::plain(vec![Rec::kv(
+        Plan::plain(vec![kv(Some(b"hello"), Some(b"world"), Some(T))]),
+        Plan::plain(vec![kv(None, None, Some(0))]),
+        Plan::plain(vec![kv(Some(b""), Some(b""), Some(1))]),
+        Plan::plain(vec![kv(None, Some(b"null key"), Some(T + 1))]),
+        Plan::plain(vec![kv(Some(b"tombstone"), None, Some(T + 2))]),
+        Plan::plain(vec![kv(
             Some(&[0x00, 0xff, 0x80, 0x7f, 0x00]),
             Some(&every_byte),
             Some(T + 3),
         )]),
-        Plan::plain(vec![Rec::kv(
+        Plan::plain(vec![kv(
             Some(&every_byte),
             Some(&every_byte_reversed),
             Some(T + 4),
         )]),
         // Headers: repeated keys, empty and null values, non-ASCII and empty keys.
-        Plan::plain(vec![Rec::kv(Some(b"h"), Some(b"headers"), Some(T + 5))
+        Plan::plain(vec![kv(Some(b"h"), Some(b"headers"), Some(T + 5))
             .header("dup", Some(b"first"))
             .header("dup", Some(b"second"))
             .header("empty", Some(b""))
@@ -187,61 +186,61 @@ fn plans() -> Vec<Plan> {
         // A multi-record batch whose timestamps go backwards (negative deltas), one of
         // them all the way to 0.
         Plan::plain(vec![
-            Rec::kv(Some(b"k0"), Some(b"ts base"), Some(T + 500)),
-            Rec::kv(Some(b"k1"), Some(b"ts -500"), Some(T)),
-            Rec::kv(Some(b"k2"), Some(b"ts +500"), Some(T + 1000)),
-            Rec::kv(Some(b"k3"), Some(b"ts zero"), Some(0)),
-            Rec::kv(None, None, Some(T + 1)).header("only", Some(b"headers")),
+            kv(Some(b"k0"), Some(b"ts base"), Some(T + 500)),
+            kv(Some(b"k1"), Some(b"ts -500"), Some(T)),
+            kv(Some(b"k2"), Some(b"ts +500"), Some(T + 1000)),
+            kv(Some(b"k3"), Some(b"ts zero"), Some(0)),
+            kv(None, None, Some(T + 1)).header("only", Some(b"headers")),
         ]),
         // Default timestamps: the append time.
         Plan::plain(vec![
-            Rec::kv(Some(b"d0"), Some(b"default ts"), None),
-            Rec::kv(Some(b"d1"), Some(b"default ts"), None),
-            Rec::kv(None, Some(b"default ts"), None),
+            kv(Some(b"d0"), Some(b"default ts"), None),
+            kv(Some(b"d1"), Some(b"default ts"), None),
+            kv(None, Some(b"default ts"), None),
         ]),
         // Mixed: a default base timestamp then explicit old ones (large negative
         // deltas), and an explicit 0 base then a default (large positive delta).
         Plan::plain(vec![
-            Rec::kv(Some(b"m0"), Some(b"default"), None),
-            Rec::kv(Some(b"m1"), Some(b"zero"), Some(0)),
-            Rec::kv(Some(b"m2"), Some(b"1000"), Some(1000)),
+            kv(Some(b"m0"), Some(b"default"), None),
+            kv(Some(b"m1"), Some(b"zero"), Some(0)),
+            kv(Some(b"m2"), Some(b"1000"), Some(1000)),
         ]),
         Plan::plain(vec![
-            Rec::kv(Some(b"z0"), Some(b"zero base"), Some(0)),
-            Rec::kv(Some(b"z1"), Some(b"default after zero"), None),
+            kv(Some(b"z0"), Some(b"zero base"), Some(0)),
+            kv(Some(b"z1"), Some(b"default after zero"), None),
         ]),
         // Varint length boundaries: zigzag(63) takes 1 byte, zigzag(64) takes 2;
         // zigzag(8191) takes 2, zigzag(8192) takes 3.
         Plan::plain(vec![
-            Rec::kv(Some(&[b'k'; 63]), Some(&[1u8; 63]), Some(T + 6)),
-            Rec::kv(Some(&[b'k'; 64]), Some(&[2u8; 64]), Some(T + 7)),
+            kv(Some(&[b'k'; 63]), Some(&[1u8; 63]), Some(T + 6)),
+            kv(Some(&[b'k'; 64]), Some(&[2u8; 64]), Some(T + 7)),
         ]),
-        Plan::plain(vec![Rec::kv(None, Some(&[3u8; 8191]), Some(T + 8))]),
-        Plan::plain(vec![Rec::kv(None, Some(&[4u8; 8192]), Some(T + 9))]),
+        Plan::plain(vec![kv(None, Some(&[3u8; 8191]), Some(T + 8))]),
+        Plan::plain(vec![kv(None, Some(&[4u8; 8192]), Some(T + 9))]),
     ];
 
     // Producer identities and leader epochs (the latter are outside the CRC).
-    plans.push(idem.batch(vec![Rec::kv(Some(b"p"), Some(b"seq 0"), Some(T + 10))], 0));
+    plans.push(idem.batch(vec![kv(Some(b"p"), Some(b"seq 0"), Some(T + 10))], 0));
     plans.push(idem.batch(
         vec![
-            Rec::kv(Some(b"p"), Some(b"seq 1"), Some(T + 11)),
-            Rec::kv(Some(b"p"), Some(b"seq 2"), Some(T + 12)),
+            kv(Some(b"p"), Some(b"seq 1"), Some(T + 11)),
+            kv(Some(b"p"), Some(b"seq 2"), Some(T + 12)),
         ],
         5,
     ));
     plans.push(big_id.batch(
-        vec![Rec::kv(Some(b"big"), Some(b"large producer id"), None)],
+        vec![kv(Some(b"big"), Some(b"large producer id"), None)],
         i32::MAX,
     ));
 
     // Many records in one batch: offset deltas past 63 take two varint bytes.
     plans.push(Plan::plain(
         (0..300)
-            .map(|i| Rec::kv(None, Some(&[i as u8]), Some(T + 100 + i)))
+            .map(|i| kv(None, Some(&[i as u8]), Some(T + 100 + i)))
             .collect(),
     ));
     // A batch that nearly fills a segment by itself: forces a roll.
-    plans.push(Plan::plain(vec![Rec::kv(
+    plans.push(Plan::plain(vec![kv(
         Some(b"big"),
         Some(&rng.bytes(15_000)),
         Some(T + 20),
@@ -286,7 +285,7 @@ fn plans() -> Vec<Plan> {
             plans.push(Plan::plain(records));
         }
     }
-    plans.push(Plan::plain(vec![Rec::kv(
+    plans.push(Plan::plain(vec![kv(
         Some(b"last"),
         Some(b"the end"),
         Some(T + 999_999),
@@ -314,30 +313,8 @@ fn write_store(dir: &Path) -> Result<Vec<Written>, Box<dyn Error>> {
     let partition = store.partition(TOPIC, 0)?;
     let mut written = Vec::new();
     for plan in plans() {
-        let headers: Vec<Vec<Header<'_>>> = plan
-            .records
-            .iter()
-            .map(|r| {
-                r.headers
-                    .iter()
-                    .map(|(k, v)| Header {
-                        key: k,
-                        value: v.as_deref(),
-                    })
-                    .collect()
-            })
-            .collect();
-        let records: Vec<Record<'_>> = plan
-            .records
-            .iter()
-            .zip(&headers)
-            .map(|(r, h)| Record {
-                key: r.key.as_deref(),
-                value: r.value.as_deref(),
-                headers: h,
-                timestamp: r.timestamp,
-            })
-            .collect();
+        let headers = OwnedRecord::header_views(&plan.records);
+        let records = OwnedRecord::views(&plan.records, &headers);
         let before = now_ms();
         let options = AppendOptions {
             batch: plan.options,

@@ -29,21 +29,14 @@ fn txn_producer(store: &Store, id: &str) -> Producer {
 }
 
 fn committed_view(store: &Store) -> Vec<String> {
-    let mut c = Consumer::new(
+    let mut c = read_committed_consumer(
         store,
-        ConsumerConfig::from_pairs([
-            ("isolation.level", "read_committed"),
-            ("auto.offset.reset", "earliest"),
-        ])
-        .unwrap(),
-    )
-    .unwrap();
-    c.assign(&[
-        TopicPartition::new("out", 0),
-        TopicPartition::new("out", 1),
-        TopicPartition::new("other", 0),
-    ])
-    .unwrap();
+        &[
+            TopicPartition::new("out", 0),
+            TopicPartition::new("out", 1),
+            TopicPartition::new("other", 0),
+        ],
+    );
     let mut out: Vec<String> = c
         .poll(Duration::ZERO)
         .unwrap()
@@ -229,7 +222,7 @@ fn transaction_calls_out_of_order_are_refused() {
     assert_eq!(bad.unwrap_err().kind(), ErrorKind::InvalidConfig);
 }
 
-fn read_committed_consumer(store: &Store) -> Consumer {
+fn read_committed_consumer(store: &Store, partitions: &[TopicPartition]) -> Consumer {
     let mut c = Consumer::new(
         store,
         ConsumerConfig::from_pairs([
@@ -239,7 +232,7 @@ fn read_committed_consumer(store: &Store) -> Consumer {
         .unwrap(),
     )
     .unwrap();
-    c.assign(&[TopicPartition::new("out", 0)]).unwrap();
+    c.assign(partitions).unwrap();
     c
 }
 
@@ -255,7 +248,7 @@ fn a_transaction_whose_holder_is_gone_is_aborted_by_whoever_waits_behind_it() {
     out0.append(&[oncelog::Record::value(b"after")]).unwrap();
     assert_eq!(out0.last_stable_offset(), 0);
 
-    let mut c = read_committed_consumer(&store);
+    let mut c = read_committed_consumer(&store, &[TopicPartition::new("out", 0)]);
     let t0 = std::time::Instant::now();
     let got = c.poll(Duration::from_secs(10)).unwrap();
     assert!(
@@ -280,7 +273,7 @@ fn a_transaction_open_past_its_timeout_is_aborted_and_its_holder_fenced() {
     p.begin_transaction().unwrap();
     p.send(ProducerRecord::new("out", b"too slow").partition(0))
         .unwrap();
-    let mut c = read_committed_consumer(&store);
+    let mut c = read_committed_consumer(&store, &[TopicPartition::new("out", 0)]);
     assert!(
         c.poll(Duration::from_millis(100)).unwrap().is_empty(),
         "still within its timeout"

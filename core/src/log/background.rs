@@ -92,7 +92,7 @@ impl Background {
     }
 
     /// Asks the flusher to sync `log` and write its recovery point, without waiting.
-    pub fn sync_async(&self, log: &PartitionLog, _new_base: i64) {
+    pub fn sync_async(&self, log: &PartitionLog) {
         if let (Some(log), Some(tx)) = (
             log.me(),
             self.sync_tx

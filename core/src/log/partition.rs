@@ -803,7 +803,7 @@ impl PartitionLog {
             .segments_rolled
             .fetch_add(1, Ordering::Relaxed);
         // Sync the sealed segment in the background and move the recovery point.
-        self.background.sync_async(self, new_base);
+        self.background.sync_async(self);
         self.apply_retention_locked(now_ms())?;
         Ok(())
     }
