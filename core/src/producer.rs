@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::config::ProducerConfig;
+use crate::config::{Durability, ProducerConfig};
 use crate::consumer::TopicPartition;
 use crate::error::{bail, Error, ErrorKind, Result};
 use crate::log::producer_state::{last_seq, next_seq};
@@ -705,7 +705,11 @@ impl Inner {
                 transactional,
                 ..BatchOptions::default()
             },
-            durability: Some(self.config.acks),
+            // A transaction's records are made durable by its commit, all at once.
+            durability: Some(match (transactional, self.config.acks) {
+                (true, Durability::Synced) => Durability::Written,
+                (_, acks) => acks,
+            }),
         };
         let deadline = Instant::now() + Duration::from_millis(self.config.delivery_timeout_ms);
         let mut tries = 0u32;

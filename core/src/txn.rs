@@ -8,9 +8,21 @@
 //!   PrepareCommit is committed (rolled forward).
 //! * `add_partitions` records a partition in the open transaction before the
 //!   producer's first write to it.
-//! * `end` writes PrepareCommit (or PrepareAbort) — the decision — then a marker to
-//!   every partition of the transaction with the next epoch (fencing any late write
-//!   of this transaction), then the completed state with that epoch.
+//! * `end` decides, then writes a marker to every partition of the transaction with
+//!   the next epoch (fencing any late write of this transaction), then the completed
+//!   state with that epoch. A commit of several partitions is decided by a
+//!   PrepareCommit record (a holder that dies after it is rolled forward); a commit
+//!   of one partition by its COMMIT marker alone (one-phase commit: the marker is
+//!   atomic in its partition); an abort needs no decision record (an open
+//!   transaction whose holder is gone is aborted anyway).
+//!
+//! With `acks=synced` each step is on stable storage before the next one depends on
+//! it: the data before the decision, the decision before the markers, the markers
+//! before the completed state. A one-partition commit therefore costs one
+//! `fdatasync` (data and marker together).
+//!
+//! Each process keeps the log's records in a cache: a change made under the lock
+//! updates it directly, so only other processes' records are ever read back.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -88,6 +100,11 @@ const LOG_CONFIG: [(&str, &str); 3] = [
 struct Cache {
     map: HashMap<String, TxnState>,
     reader: Option<Reader>,
+    /// `map` holds every record of the log below this offset.
+    valid_to: i64,
+    /// Reused for encoding records.
+    key: Vec<u8>,
+    value: Vec<u8>,
 }
 
 /// This process's handle on the coordinator log.
@@ -111,6 +128,9 @@ impl Coordinator {
             cache: Mutex::new(Cache {
                 map: HashMap::new(),
                 reader: None,
+                valid_to: -1,
+                key: Vec::new(),
+                value: Vec::new(),
             }),
         })
     }
@@ -209,20 +229,85 @@ impl Coordinator {
 
     /// Commits (or aborts) the open transaction of `id` for the holder of
     /// `producer_id`/`epoch`; returns the epoch the producer goes on with.
+    ///
+    /// A commit of one partition is decided by its COMMIT marker alone; a commit of
+    /// several is decided by a PrepareCommit record first, so that a holder dying
+    /// between markers is rolled forward. With `acks=synced` each step is on stable
+    /// storage before the next one depends on it (the data before the decision, the
+    /// decision before the markers, the markers before the completed state), and the
+    /// waits for `fdatasync` happen outside the coordinator's lock so that concurrent
+    /// committers share them (group commit).
     pub fn end(&self, id: &str, producer_id: i64, epoch: i16, commit: bool) -> Result<i16> {
-        self.locked(|this, cache, guard| {
-            let s = current(cache, id, producer_id, epoch)?;
+        let synced = self.durability == Durability::Synced;
+        if !synced {
+            // No waits: all under one lock.
+            return self.locked(|this, cache, guard| {
+                let s = current(cache, id, producer_id, epoch)?;
+                if s.status != TxnStatus::Ongoing {
+                    return Ok(epoch);
+                }
+                Ok(this.finish(cache, guard, id, s, commit)?.epoch)
+            });
+        }
+        let Some(open) = self.state(id)? else {
+            return Ok(epoch);
+        };
+        let two_phase = commit && open.partitions.len() > 1;
+        if two_phase {
+            // The decision may only become durable after the data it commits.
+            for (topic, partition) in &open.partitions {
+                self.store.partition(topic, *partition)?.sync()?;
+            }
+        }
+        let decided = self.locked(|this, cache, guard| {
+            let mut s = current(cache, id, producer_id, epoch)?;
             if s.status != TxnStatus::Ongoing {
                 // Nothing was written in this transaction: nothing to mark.
-                return Ok(epoch);
+                return Ok(None);
             }
-            let done = this.finish(cache, guard, id, s, commit)?;
-            Ok(done.epoch)
+            if two_phase {
+                s.status = TxnStatus::PrepareCommit;
+                s.updated_ms = now_ms();
+                this.write(cache, guard, id, &s)?;
+            }
+            Ok(Some(s))
+        })?;
+        let Some(decided) = decided else {
+            return Ok(epoch);
+        };
+        if two_phase {
+            self.log.sync()?;
+            crate::failpoint::hit("txn.after_prepare_commit");
+        }
+        let marked = self.locked(|this, cache, _| {
+            // Still ours, still where we left it? (A process that fenced us meanwhile
+            // finished it already.)
+            current(cache, id, producer_id, epoch)?;
+            if cache.map.get(id) != Some(&decided) {
+                bail!(
+                    ProducerFenced,
+                    "transactional id {id:?} was taken over while committing"
+                );
+            }
+            this.mark(&decided, commit)
+        })?;
+        // The completed state may only become durable after every marker (the data of
+        // a one-partition commit is synced with its marker).
+        for p in &marked {
+            p.sync()?;
+        }
+        let marker_epoch = decided.epoch.saturating_add(1);
+        self.locked(|this, cache, guard| {
+            if cache.map.get(id) == Some(&decided) {
+                this.complete(cache, guard, id, decided.clone(), commit)?;
+            }
+            Ok(marker_epoch)
         })
     }
 
-    /// Writes the decision, a marker with the next epoch to every partition, and the
-    /// completed state. Returns the completed state.
+    /// Writes the decision (for a commit of several partitions), the markers and the
+    /// completed state, under the lock: how `init` and the finishing of abandoned
+    /// transactions end someone else's transaction. Returns the completed state.
     fn finish(
         &self,
         cache: &mut Cache,
@@ -231,40 +316,62 @@ impl Coordinator {
         mut s: TxnState,
         commit: bool,
     ) -> Result<TxnState> {
-        let (prepare, complete, kind) = if commit {
-            (
-                TxnStatus::PrepareCommit,
-                TxnStatus::CompleteCommit,
-                ControlRecordType::Commit,
-            )
-        } else {
-            (
-                TxnStatus::PrepareAbort,
-                TxnStatus::CompleteAbort,
-                ControlRecordType::Abort,
-            )
-        };
-        if s.status != prepare {
-            s.status = prepare;
+        let synced = self.durability == Durability::Synced;
+        if commit && s.partitions.len() > 1 && s.status != TxnStatus::PrepareCommit {
+            s.status = TxnStatus::PrepareCommit;
             s.updated_ms = now_ms();
             self.write(cache, guard, id, &s)?;
-        }
-        if commit {
+            if synced {
+                self.log.sync()?;
+            }
             crate::failpoint::hit("txn.after_prepare_commit");
         }
-        let marker_epoch = s.epoch.saturating_add(1);
+        let marked = self.mark(&s, commit)?;
+        if synced {
+            for p in &marked {
+                p.sync()?;
+            }
+        }
+        self.complete(cache, guard, id, s, commit)
+    }
+
+    /// Appends a COMMIT or ABORT marker with the next epoch to every partition of
+    /// `s` (fencing any late write of this transaction); returns the partitions.
+    fn mark(&self, s: &TxnState, commit: bool) -> Result<Vec<Partition>> {
+        let kind = if commit {
+            ControlRecordType::Commit
+        } else {
+            ControlRecordType::Abort
+        };
         let producer = ProducerInfo {
             producer_id: s.producer_id,
-            producer_epoch: marker_epoch,
+            producer_epoch: s.epoch.saturating_add(1),
             base_sequence: -1,
         };
+        let mut marked = Vec::with_capacity(s.partitions.len());
         for (topic, partition) in &s.partitions {
-            self.store
-                .partition(topic, *partition)?
-                .append_marker_with(producer, kind, 0, Some(self.durability))?;
+            let p = self.store.partition(topic, *partition)?;
+            p.append_marker_with(producer, kind, 0, Some(Durability::Written))?;
+            marked.push(p);
         }
-        s.status = complete;
-        s.epoch = marker_epoch;
+        Ok(marked)
+    }
+
+    /// Records `s`'s transaction as completed, with the markers' epoch.
+    fn complete(
+        &self,
+        cache: &mut Cache,
+        guard: &AppendGuard<'_>,
+        id: &str,
+        mut s: TxnState,
+        commit: bool,
+    ) -> Result<TxnState> {
+        s.status = if commit {
+            TxnStatus::CompleteCommit
+        } else {
+            TxnStatus::CompleteAbort
+        };
+        s.epoch = s.epoch.saturating_add(1);
         s.partitions.clear();
         s.updated_ms = now_ms();
         self.write(cache, guard, id, &s)?;
@@ -367,23 +474,44 @@ impl Coordinator {
         id: &str,
         s: &TxnState,
     ) -> Result<()> {
-        let (key, value) = (encode_key(id), encode_value(s));
-        self.log.log().append_under_lock(
+        encode_key(id, &mut cache.key);
+        encode_value(s, &mut cache.value);
+        let info = self.log.log().append_under_lock(
             guard,
-            &[Record::keyed(&key, &value)],
+            &[Record::keyed(&cache.key, &cache.value)],
             &AppendOptions::default(),
         )?;
-        cache.map.insert(id.to_string(), s.clone());
+        // Caught up under the same lock: this record is the next one, no need to
+        // read it back.
+        if info.base_offset == cache.valid_to {
+            cache.valid_to = info.last_offset + 1;
+        }
+        match cache.map.get_mut(id) {
+            Some(slot) => slot.clone_from(s),
+            None => {
+                cache.map.insert(id.to_string(), s.clone());
+            }
+        }
         Ok(())
     }
 
+    /// Applies the records other processes (or earlier handles) appended since the
+    /// cache was last brought up to date.
     fn catch_up(&self, cache: &mut Cache) -> Result<()> {
+        if cache.valid_to >= 0 && self.log.end_offset() == cache.valid_to {
+            return Ok(());
+        }
         let reader = match cache.reader.as_mut() {
             Some(r) => r,
-            None => cache
-                .reader
-                .insert(self.log.reader(self.log.start_offset())?),
+            None => {
+                let start = self.log.start_offset();
+                cache.valid_to = start;
+                cache.reader.insert(self.log.reader(start)?)
+            }
         };
+        if reader.position() != cache.valid_to {
+            reader.seek(cache.valid_to)?;
+        }
         while let Some(batch) = reader.next_batch()? {
             for record in batch.records() {
                 let record = record?;
@@ -402,6 +530,7 @@ impl Coordinator {
                 cache.map.insert(id, state);
             }
         }
+        cache.valid_to = reader.position();
         Ok(())
     }
 }
@@ -427,11 +556,10 @@ fn current(cache: &Cache, id: &str, producer_id: i64, epoch: i16) -> Result<TxnS
 }
 
 /// Key: version int16 = 0, transactional id (Kafka's `TransactionLogKey`).
-fn encode_key(id: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + id.len());
+fn encode_key(id: &str, out: &mut Vec<u8>) {
+    out.clear();
     out.extend_from_slice(&0i16.to_be_bytes());
-    put_str(&mut out, id);
-    out
+    put_str(out, id);
 }
 
 fn decode_key(bytes: &[u8]) -> Option<String> {
@@ -445,8 +573,8 @@ fn decode_key(bytes: &[u8]) -> Option<String> {
 /// flat: version int16 = 0, producerId int64, epoch int16, timeoutMs int32, status
 /// int8, partition count int32 and per partition topic string + partition int32,
 /// lastUpdate int64, start int64, owner int64 (the holder's liveness token).
-fn encode_value(s: &TxnState) -> Vec<u8> {
-    let mut out = Vec::with_capacity(40 + s.partitions.len() * 24);
+fn encode_value(s: &TxnState, out: &mut Vec<u8>) {
+    out.clear();
     out.extend_from_slice(&0i16.to_be_bytes());
     out.extend_from_slice(&s.producer_id.to_be_bytes());
     out.extend_from_slice(&s.epoch.to_be_bytes());
@@ -454,13 +582,12 @@ fn encode_value(s: &TxnState) -> Vec<u8> {
     out.push(s.status as u8);
     out.extend_from_slice(&(s.partitions.len() as i32).to_be_bytes());
     for (topic, partition) in &s.partitions {
-        put_str(&mut out, topic);
+        put_str(out, topic);
         out.extend_from_slice(&(*partition as i32).to_be_bytes());
     }
     out.extend_from_slice(&s.updated_ms.to_be_bytes());
     out.extend_from_slice(&s.started_ms.to_be_bytes());
     out.extend_from_slice(&s.owner.to_be_bytes());
-    out
 }
 
 fn decode_value(bytes: &[u8]) -> Option<TxnState> {
@@ -512,12 +639,11 @@ mod tests {
             updated_ms: 2_000,
             owner: 99,
         };
-        let v = encode_value(&s);
+        let (mut k, mut v) = (Vec::new(), Vec::new());
+        encode_value(&s, &mut v);
         assert_eq!(decode_value(&v), Some(s));
-        assert_eq!(
-            decode_key(&encode_key("pipeline-1")).as_deref(),
-            Some("pipeline-1")
-        );
+        encode_key("pipeline-1", &mut k);
+        assert_eq!(decode_key(&k).as_deref(), Some("pipeline-1"));
         for cut in 0..v.len() {
             assert_eq!(decode_value(&v[..cut]), None, "cut at {cut}");
         }

@@ -11,7 +11,7 @@ pub struct Args {
 }
 
 /// Options that take no value.
-const FLAGS: [&str; 2] = ["stop", "commit"];
+const FLAGS: [&str; 3] = ["stop", "commit", "spread"];
 
 impl Args {
     /// Parses `--name value` pairs and the known value-less flags.

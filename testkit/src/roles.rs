@@ -12,7 +12,7 @@
 //! | `fork-hold` | `forked <child pid>`, then `closed` |
 //! | `consume` | `poll <count> <first offset>` per non-empty poll, `processed <offset>` per record, `done` once the position reaches `--until` (after `close`) |
 //! | `transform` | `ready`, then `committed <next input offset>` after each transaction, `done` once all input is transformed |
-//! | `txn-hold` | `sent` after sending `--count` records in a transaction; with `--commit`, `committing` and then (unless killed) `committed`; without, it waits to be killed |
+//! | `txn-hold` | `sent` after sending `--count` records in a transaction (over every partition with `--spread`); with `--commit`, `committing` and then (unless killed) `committed`; without, it waits to be killed |
 //! | `group-transform` | `ready`, then `committed <count>` after each transaction; runs until killed |
 //! | `produce-limited` | `ready`, then `ok <seq> <offset>` or `err <seq> <kind>` per record (delivery reports), `done` |
 //! | `follow` | as `read`, plus `batch <base> <last> <digest of its bytes>` before each batch's records, `jump <from> <to>` after each `offset_out_of_range`; ends with `done <count> <jumps> <sequence digest>` |
@@ -640,7 +640,7 @@ fn transform(args: &Args) -> RoleResult {
     Ok(())
 }
 
-/// `txn-hold --count N [--commit] [--go-file F]`: as transactional id `holder`,
+/// `txn-hold --count N [--spread] [--commit] [--go-file F]`: as transactional id `holder`,
 /// sends `N` records
 /// to partition `--partition` of `--topic` in a transaction, (waits for `F`,) then either waits to be
 /// killed with the transaction open, or commits (a test pauses it between the
@@ -654,9 +654,17 @@ fn txn_hold(args: &Args) -> RoleResult {
     )?;
     producer.init_transactions()?;
     producer.begin_transaction()?;
+    // With --spread, record i goes to partition i mod the topic's partition count:
+    // a transaction over several partitions, decided by PrepareCommit.
+    let spread = if args.flag("spread") {
+        part.store().topic(part.topic())?.partitions
+    } else {
+        1
+    };
     for i in 0..count {
         let value = format!("held {i}");
-        producer.send(ProducerRecord::new(part.topic(), value.as_bytes()).partition(part.id()))?;
+        let partition = part.id() + i % spread;
+        producer.send(ProducerRecord::new(part.topic(), value.as_bytes()).partition(partition))?;
     }
     say("sent");
     if let Some(go) = args.opt::<String>("go-file")? {

@@ -13,20 +13,23 @@ use oncelog::{Consumer, ConsumerConfig, Store, StoreOptions, TopicConfig, TopicP
 
 const LONG: Duration = Duration::from_secs(30);
 
-fn setup() -> (tempfile::TempDir, Store) {
+fn setup(partitions: u32) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     store
-        .create_topic("out", 1, TopicConfig::default())
+        .create_topic("out", partitions, TopicConfig::default())
         .unwrap();
     (dir, store)
 }
 
+/// A holder of a transaction of 5 records; with `commit`, spread over every
+/// partition (a commit of one partition needs no PrepareCommit: its marker decides)
+/// and paused right after PrepareCommit.
 fn holder(dir: &std::path::Path, commit: bool) -> Proc {
     let mut cmd = role("txn-hold", dir, "out");
     with(&mut cmd, &[("count", "5".into())]);
     if commit {
-        cmd.arg("--commit");
+        cmd.args(["--commit", "--spread"]);
         cmd.env(
             "ONCELOG_FAILPOINTS",
             "txn.after_prepare_commit=sleep:60000000",
@@ -47,11 +50,21 @@ fn wait_for_stable(store: &Store) -> (Vec<String>, Duration) {
         .unwrap(),
     )
     .unwrap();
-    c.assign(&[TopicPartition::new("out", 0)]).unwrap();
-    let out = store.partition("out", 0).unwrap();
+    let partitions: Vec<_> = (0..store.topic("out").unwrap().partitions)
+        .map(|p| store.partition("out", p).unwrap())
+        .collect();
+    let tps: Vec<_> = partitions
+        .iter()
+        .map(|p| TopicPartition::new("out", p.id()))
+        .collect();
+    c.assign(&tps).unwrap();
     let t0 = Instant::now();
     let mut values = Vec::new();
-    while out.last_stable_offset() < out.end_offset() || values.is_empty() {
+    while partitions
+        .iter()
+        .any(|p| p.last_stable_offset() < p.end_offset())
+        || values.is_empty()
+    {
         for r in c.poll(Duration::from_millis(100)).unwrap() {
             values.push(String::from_utf8(r.value.unwrap()).unwrap());
         }
@@ -60,12 +73,13 @@ fn wait_for_stable(store: &Store) -> (Vec<String>, Duration) {
             "the abandoned transaction was never finished"
         );
     }
+    values.sort();
     (values, t0.elapsed())
 }
 
 #[test]
 fn a_killed_holders_open_transaction_is_aborted() {
-    let (dir, store) = setup();
+    let (dir, store) = setup(1);
     let mut child = holder(dir.path(), false);
     child.expect("sent", LONG);
     child.kill();
@@ -89,7 +103,7 @@ fn a_killed_holders_open_transaction_is_aborted() {
 
 #[test]
 fn a_holder_killed_after_deciding_to_commit_has_its_commit_completed() {
-    let (dir, store) = setup();
+    let (dir, store) = setup(2);
     let mut child = holder(dir.path(), true);
     child.expect("sent", LONG);
     child.expect("committing", LONG);

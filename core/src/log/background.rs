@@ -1,7 +1,8 @@
-//! The store's background threads: the flusher, which group-commits `synced`
-//! appends (one `fdatasync` covers every waiter of a partition, whatever thread or
-//! process appended), and the pre-faulter, which maps pages in ahead of the writer so
-//! the append path never takes a first-touch page fault.
+//! The store's background threads: the flusher, which moves partitions' recovery
+//! points (a sync of what is there plus the checkpoint file) off the appending
+//! threads, and the pre-faulter, which maps pages in ahead of the writer so the
+//! append path never takes a first-touch page fault. (`synced` appends sync in the
+//! appending thread: see `PartitionLog::sync_to`.)
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -15,15 +16,9 @@ use crate::config::StoreOptions;
 use crate::error::{Error, ErrorKind, Result};
 use crate::shm::control::Tail;
 
-enum SyncJob {
-    /// Sync up to `target` and answer on `reply`.
-    Wait {
-        log: Arc<PartitionLog>,
-        target: i64,
-        reply: Sender<Result<()>>,
-    },
-    /// Sync what is there and move the recovery point (after a roll).
-    Checkpoint { log: Arc<PartitionLog> },
+/// Sync what is there and move the recovery point of `log`.
+struct CheckpointJob {
+    log: Arc<PartitionLog>,
 }
 
 struct PrefaultJob {
@@ -34,7 +29,7 @@ struct PrefaultJob {
 
 /// Senders to the background threads of one store.
 pub struct Background {
-    sync_tx: Mutex<Option<Sender<SyncJob>>>,
+    sync_tx: Mutex<Option<Sender<CheckpointJob>>>,
     prefault_tx: Mutex<Option<Sender<PrefaultJob>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     fork_gen: u64,
@@ -64,33 +59,6 @@ impl Background {
         }))
     }
 
-    /// Blocks until `log` is synced below `target`.
-    pub fn sync(&self, log: &PartitionLog, target: i64) -> Result<()> {
-        let Some(log) = log.me() else {
-            return log.sync_now(false);
-        };
-        let (reply, answer) = bounded(1);
-        let sent = self
-            .sync_tx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|tx| {
-                tx.send(SyncJob::Wait {
-                    log: log.clone(),
-                    target,
-                    reply,
-                })
-                .is_ok()
-            });
-        if sent != Some(true) {
-            return log.sync_now(false);
-        }
-        answer
-            .recv()
-            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Closed, "the flusher thread stopped")))
-    }
-
     /// Asks the flusher to sync `log` and write its recovery point, without waiting.
     pub fn sync_async(&self, log: &PartitionLog) {
         if let (Some(log), Some(tx)) = (
@@ -100,7 +68,7 @@ impl Background {
                 .unwrap_or_else(|p| p.into_inner())
                 .as_ref(),
         ) {
-            let _ = tx.send(SyncJob::Checkpoint { log });
+            let _ = tx.send(CheckpointJob { log });
         }
     }
 
@@ -174,37 +142,20 @@ impl Drop for Background {
     }
 }
 
-fn run_flusher(rx: Receiver<SyncJob>) {
+fn run_flusher(rx: Receiver<CheckpointJob>) {
     while let Ok(first) = rx.recv() {
-        // Take everything queued: one sync per partition answers all of it.
+        // Take everything queued: one checkpoint per partition answers all of it.
         let mut jobs = vec![first];
         jobs.extend(rx.try_iter());
-        let mut done: Vec<(*const PartitionLog, Result<()>)> = Vec::new();
+        let mut done: Vec<*const PartitionLog> = Vec::new();
         for job in &jobs {
-            let (log, force) = match job {
-                SyncJob::Wait { log, .. } => (log, false),
-                SyncJob::Checkpoint { log } => (log, true),
-            };
-            let key = Arc::as_ptr(log);
-            if let Some(entry) = done.iter_mut().find(|(k, _)| *k == key) {
-                if force && entry.1.is_ok() {
-                    entry.1 = log.sync_now(true);
-                }
+            let key = Arc::as_ptr(&job.log);
+            if done.contains(&key) {
                 continue;
             }
-            done.push((key, log.sync_now(force)));
-        }
-        for job in jobs {
-            if let SyncJob::Wait { log, target, reply } = job {
-                let key = Arc::as_ptr(&log);
-                let result = match done.iter().find(|(k, _)| *k == key) {
-                    Some((_, Err(e))) => Err(Error::new(e.kind(), e.message().to_string())),
-                    _ if log.block().sync.synced_offset.load(Ordering::Acquire) >= target => Ok(()),
-                    // Appended after our sync started: sync again.
-                    _ => log.sync_now(false),
-                };
-                let _ = reply.send(result);
-            }
+            done.push(key);
+            // A failure poisons the partition; its next append reports it.
+            let _ = job.log.sync_now(true);
         }
     }
 }

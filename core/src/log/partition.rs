@@ -173,6 +173,9 @@ pub struct PartitionLog {
     background: Arc<Background>,
     fork_gen: u64,
     last_checkpoint: Mutex<Option<Instant>>,
+    /// Held by the thread of this process that is syncing: the others wait behind it
+    /// and usually find their data synced by it (group commit).
+    sync_leader: Mutex<()>,
     me: Weak<PartitionLog>,
 }
 
@@ -209,6 +212,7 @@ impl PartitionLog {
             background,
             fork_gen: fork::generation(),
             last_checkpoint: Mutex::new(None),
+            sync_leader: Mutex::new(()),
             me: me.clone(),
         });
         log.segments()?;
@@ -921,17 +925,37 @@ impl PartitionLog {
         }))
     }
 
-    /// Blocks until every offset below `target` is on stable storage.
+    /// Blocks until every offset below `target` is on stable storage. The calling
+    /// thread syncs itself (no hand-off to another thread, whose wake-up would cost
+    /// more than the sync on a small machine); threads arriving meanwhile queue
+    /// behind it and are usually covered by its sync. The recovery point moves
+    /// later, in the flusher thread.
     pub fn sync_to(&self, target: i64) -> Result<()> {
-        if self.block().sync.synced_offset.load(Ordering::Acquire) >= target {
+        let synced = || self.block().sync.synced_offset.load(Ordering::Acquire) >= target;
+        if synced() {
             return Ok(());
         }
-        self.background.sync(self, target)
+        let _leader = self.sync_leader.lock().unwrap_or_else(|p| p.into_inner());
+        if synced() {
+            return Ok(());
+        }
+        self.sync_segments(false)?;
+        if self.checkpoint_due() {
+            self.background.sync_async(self);
+        }
+        Ok(())
     }
 
-    /// Syncs every segment that may hold unsynced bytes below the current end and
-    /// advances the shared synced offset. Called by the flusher thread.
+    /// Syncs every segment that may hold unsynced bytes below the current end,
+    /// advances the shared synced offset, and moves the recovery point when it is
+    /// due (or `force_checkpoint`). Called by the flusher thread.
     pub fn sync_now(&self, force_checkpoint: bool) -> Result<()> {
+        self.sync_segments(force_checkpoint)?;
+        self.maybe_checkpoint(force_checkpoint)
+    }
+
+    /// The syncing part of [`sync_now`](Self::sync_now).
+    fn sync_segments(&self, force_checkpoint: bool) -> Result<()> {
         let block = self.block();
         if block.sync.poisoned.load(Ordering::Acquire) != 0 {
             bail!(
@@ -976,7 +1000,7 @@ impl PartitionLog {
             block.sync.synced_offset.fetch_max(end, Ordering::AcqRel);
             block.metrics.syncs.fetch_add(1, Ordering::Relaxed);
         }
-        self.maybe_checkpoint(force_checkpoint)
+        Ok(())
     }
 
     /// `fdatasync`; a failure poisons the partition: the page cache may have dropped
@@ -987,12 +1011,21 @@ impl PartitionLog {
         })
     }
 
+    /// Whether the recovery point was last moved more than a second ago.
+    fn checkpoint_due(&self) -> bool {
+        !self
+            .last_checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|t| t.elapsed() < CHECKPOINT_INTERVAL)
+    }
+
     fn maybe_checkpoint(&self, force: bool) -> Result<()> {
         let mut last = self
             .last_checkpoint
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if !force && last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        if !force && last.is_some_and(|t| t.elapsed() < CHECKPOINT_INTERVAL) {
             return Ok(());
         }
         let synced = self.block().sync.synced_offset.load(Ordering::Acquire);
@@ -1001,6 +1034,9 @@ impl PartitionLog {
         Ok(())
     }
 }
+
+/// How often a partition that is synced moves its recovery point at most.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 fn file_len(path: &Path) -> Result<u64> {
     std::fs::metadata(path)
