@@ -626,9 +626,15 @@ impl Consumer {
             // Finishing someone else's transaction: sync, whatever it was sent with.
             None => Coordinator::open(&self.store, crate::Durability::Synced)?,
         };
-        let result = coordinator.finish_abandoned();
+        let mut result = coordinator.finish_abandoned().map(|_| ());
+        for a in &self.assigned {
+            let p = &a.partition;
+            if result.is_ok() && p.last_stable_offset() < p.end_offset() {
+                result = coordinator.abort_orphans(p).map(|_| ());
+            }
+        }
         self.coordinator = Some(coordinator);
-        result.map(|_| ())
+        result
     }
 
     /// Sleeps until any assigned partition has records past its position, or

@@ -131,6 +131,59 @@ impl Partition {
         self.log.append(&[Record::keyed(&key, &value)], &options)
     }
 
+    /// Under the append lock: if `producer_id` has a transaction open in this
+    /// partition and `decide` returns a marker type and epoch for the open epoch,
+    /// ends it with that marker. Returns whether it wrote one. The coordinator's way
+    /// to end a transaction that may have ended here already (a holder that died
+    /// between its markers and its completed state, or a second finisher), so that
+    /// no marker is written twice, and to abort an orphan.
+    pub(crate) fn end_open_txn(
+        &self,
+        producer_id: i64,
+        decide: impl FnOnce(i16) -> Option<(ControlRecordType, i16)>,
+    ) -> Result<bool> {
+        let guard = self.log.lock()?;
+        let open = self
+            .log
+            .block()
+            .producers
+            .get(producer_id)
+            .filter(|e| e.txn_first_offset >= 0);
+        let Some((kind, epoch)) = open.and_then(|e| decide(e.epoch)) else {
+            return Ok(false);
+        };
+        let (key, value) = control_record(kind, 0);
+        let options = AppendOptions {
+            batch: BatchOptions {
+                producer: ProducerInfo {
+                    producer_id,
+                    producer_epoch: epoch,
+                    base_sequence: -1,
+                },
+                transactional: true,
+                control: true,
+                ..BatchOptions::default()
+            },
+            durability: None,
+        };
+        self.log
+            .append_under_lock(&guard, &[Record::keyed(&key, &value)], &options)?;
+        Ok(true)
+    }
+
+    /// The producers with a transaction open in this partition and its epoch, read
+    /// without the append lock (a hint: check again under the lock before acting).
+    pub(crate) fn open_transactions(&self) -> Vec<(i64, i16)> {
+        self.log
+            .block()
+            .producers
+            .entries()
+            .into_iter()
+            .filter(|e| e.txn_first_offset >= 0)
+            .map(|e| (e.producer_id, e.epoch))
+            .collect()
+    }
+
     /// A reader starting at `offset` (between [`start_offset`](Self::start_offset)
     /// and [`end_offset`](Self::end_offset), inclusive).
     pub fn reader(&self, offset: i64) -> Result<Reader> {

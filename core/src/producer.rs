@@ -446,7 +446,15 @@ impl Producer {
     fn stop(&mut self) {
         {
             let mut state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+            if state.closed {
+                return;
+            }
             state.closed = true;
+        }
+        if let Ok((coordinator, id)) = self.inner.transactional() {
+            // Best effort: a producer that cannot write it leaves its last decision
+            // in place, and whoever finishes it finds every marker written.
+            let _ = coordinator.complete_deferred(id);
         }
         self.inner.wake.notify_all();
         if let Some(t) = self.linger.take() {

@@ -24,14 +24,14 @@
 //! Each process keeps the log's records in a cache: a change made under the lock
 //! updates it directly, so only other processes' records are ever read back.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use crate::config::Durability;
 use crate::error::{bail, Error, ErrorKind, Result};
 use crate::log::partition::{now_ms, AppendGuard};
 use crate::partition::{AppendOptions, Partition};
-use crate::record::{ControlRecordType, ProducerInfo, Record};
+use crate::record::{ControlRecordType, Record};
 use crate::store::Store;
 use crate::topic::TRANSACTION_STATE;
 use crate::wire::{put_str, Cursor};
@@ -102,6 +102,9 @@ struct Cache {
     reader: Option<Reader>,
     /// `map` holds every record of the log below this offset.
     valid_to: i64,
+    /// Ids whose state in `map` was decided here and not written yet (see
+    /// `Coordinator::end`).
+    unwritten: HashSet<String>,
     /// Reused for encoding records.
     key: Vec<u8>,
     value: Vec<u8>,
@@ -129,6 +132,7 @@ impl Coordinator {
                 map: HashMap::new(),
                 reader: None,
                 valid_to: -1,
+                unwritten: HashSet::new(),
                 key: Vec::new(),
                 value: Vec::new(),
             }),
@@ -232,21 +236,29 @@ impl Coordinator {
     ///
     /// A commit of one partition is decided by its COMMIT marker alone; a commit of
     /// several is decided by a PrepareCommit record first, so that a holder dying
-    /// between markers is rolled forward. With `acks=synced` each step is on stable
+    /// between markers is rolled forward. The completed state is not written: the
+    /// holder's next record (or [`complete_deferred`](Self::complete_deferred) when
+    /// it closes) supersedes the decision, and a finisher that finds every marker
+    /// written has nothing left to do. With `acks=synced` each step is on stable
     /// storage before the next one depends on it (the data before the decision, the
-    /// decision before the markers, the markers before the completed state), and the
-    /// waits for `fdatasync` happen outside the coordinator's lock so that concurrent
-    /// committers share them (group commit).
+    /// decision before the markers), and the waits for `fdatasync` happen outside the
+    /// coordinator's lock so that concurrent committers share them (group commit).
     pub fn end(&self, id: &str, producer_id: i64, epoch: i16, commit: bool) -> Result<i16> {
-        let synced = self.durability == Durability::Synced;
-        if !synced {
+        if self.durability != Durability::Synced {
             // No waits: all under one lock.
             return self.locked(|this, cache, guard| {
                 let s = current(cache, id, producer_id, epoch)?;
                 if s.status != TxnStatus::Ongoing {
+                    // Nothing was written in this transaction: nothing to mark.
                     return Ok(epoch);
                 }
-                Ok(this.finish(cache, guard, id, s, commit)?.epoch)
+                let s = if commit && s.partitions.len() > 1 {
+                    this.prepare_commit(cache, guard, id, s)?
+                } else {
+                    s
+                };
+                this.mark(&s, commit)?;
+                Ok(defer_completion(cache, id, s, commit))
             });
         }
         let Some(open) = self.state(id)? else {
@@ -260,15 +272,12 @@ impl Coordinator {
             }
         }
         let decided = self.locked(|this, cache, guard| {
-            let mut s = current(cache, id, producer_id, epoch)?;
+            let s = current(cache, id, producer_id, epoch)?;
             if s.status != TxnStatus::Ongoing {
-                // Nothing was written in this transaction: nothing to mark.
                 return Ok(None);
             }
             if two_phase {
-                s.status = TxnStatus::PrepareCommit;
-                s.updated_ms = now_ms();
-                this.write(cache, guard, id, &s)?;
+                return this.prepare_commit(cache, guard, id, s).map(Some);
             }
             Ok(Some(s))
         })?;
@@ -277,7 +286,6 @@ impl Coordinator {
         };
         if two_phase {
             self.log.sync()?;
-            crate::failpoint::hit("txn.after_prepare_commit");
         }
         let marked = self.locked(|this, cache, _| {
             // Still ours, still where we left it? (A process that fenced us meanwhile
@@ -291,23 +299,58 @@ impl Coordinator {
             }
             this.mark(&decided, commit)
         })?;
-        // The completed state may only become durable after every marker (the data of
-        // a one-partition commit is synced with its marker).
+        // The data of a one-partition commit is synced with its marker.
         for p in &marked {
             p.sync()?;
         }
-        let marker_epoch = decided.epoch.saturating_add(1);
-        self.locked(|this, cache, guard| {
-            if cache.map.get(id) == Some(&decided) {
-                this.complete(cache, guard, id, decided.clone(), commit)?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.map.get(id) == Some(&decided) {
+            return Ok(defer_completion(&mut cache, id, decided, commit));
+        }
+        // Finished meanwhile by a process that found the markers written.
+        Ok(decided.epoch.saturating_add(1))
+    }
+
+    /// Writes the completed state of `id`'s last transaction if [`end`](Self::end)
+    /// left it unwritten (a producer calls this when it closes).
+    pub fn complete_deferred(&self, id: &str) -> Result<()> {
+        if !self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwritten
+            .contains(id)
+        {
+            return Ok(());
+        }
+        self.locked(|this, cache, guard| match cache.map.get(id) {
+            Some(s) if cache.unwritten.contains(id) => {
+                let s = s.clone();
+                this.write(cache, guard, id, &s)
             }
-            Ok(marker_epoch)
+            _ => Ok(()),
         })
     }
 
-    /// Writes the decision (for a commit of several partitions), the markers and the
-    /// completed state, under the lock: how `init` and the finishing of abandoned
-    /// transactions end someone else's transaction. Returns the completed state.
+    /// Records the decision to commit `s` (of several partitions).
+    fn prepare_commit(
+        &self,
+        cache: &mut Cache,
+        guard: &AppendGuard<'_>,
+        id: &str,
+        mut s: TxnState,
+    ) -> Result<TxnState> {
+        s.status = TxnStatus::PrepareCommit;
+        s.updated_ms = now_ms();
+        self.write(cache, guard, id, &s)?;
+        crate::failpoint::hit("txn.after_prepare_commit");
+        Ok(s)
+    }
+
+    /// Ends someone else's transaction under the lock (`init`, and abandoned
+    /// transactions): markers where it is still open, then the completed state —
+    /// or `Empty` when an undecided transaction was open nowhere any more (its
+    /// holder wrote every marker; whether they said commit is not recorded here).
     fn finish(
         &self,
         cache: &mut Cache,
@@ -316,66 +359,84 @@ impl Coordinator {
         mut s: TxnState,
         commit: bool,
     ) -> Result<TxnState> {
-        let synced = self.durability == Durability::Synced;
-        if commit && s.partitions.len() > 1 && s.status != TxnStatus::PrepareCommit {
-            s.status = TxnStatus::PrepareCommit;
-            s.updated_ms = now_ms();
-            self.write(cache, guard, id, &s)?;
-            if synced {
-                self.log.sync()?;
-            }
-            crate::failpoint::hit("txn.after_prepare_commit");
-        }
         let marked = self.mark(&s, commit)?;
-        if synced {
+        if self.durability == Durability::Synced {
             for p in &marked {
                 p.sync()?;
             }
         }
-        self.complete(cache, guard, id, s, commit)
-    }
-
-    /// Appends a COMMIT or ABORT marker with the next epoch to every partition of
-    /// `s` (fencing any late write of this transaction); returns the partitions.
-    fn mark(&self, s: &TxnState, commit: bool) -> Result<Vec<Partition>> {
-        let kind = if commit {
-            ControlRecordType::Commit
-        } else {
-            ControlRecordType::Abort
-        };
-        let producer = ProducerInfo {
-            producer_id: s.producer_id,
-            producer_epoch: s.epoch.saturating_add(1),
-            base_sequence: -1,
-        };
-        let mut marked = Vec::with_capacity(s.partitions.len());
-        for (topic, partition) in &s.partitions {
-            let p = self.store.partition(topic, *partition)?;
-            p.append_marker_with(producer, kind, 0, Some(Durability::Written))?;
-            marked.push(p);
-        }
-        Ok(marked)
-    }
-
-    /// Records `s`'s transaction as completed, with the markers' epoch.
-    fn complete(
-        &self,
-        cache: &mut Cache,
-        guard: &AppendGuard<'_>,
-        id: &str,
-        mut s: TxnState,
-        commit: bool,
-    ) -> Result<TxnState> {
-        s.status = if commit {
-            TxnStatus::CompleteCommit
-        } else {
-            TxnStatus::CompleteAbort
+        s.status = match (commit, marked.is_empty()) {
+            (true, _) => TxnStatus::CompleteCommit,
+            (false, false) => TxnStatus::CompleteAbort,
+            (false, true) => TxnStatus::Empty,
         };
         s.epoch = s.epoch.saturating_add(1);
         s.partitions.clear();
         s.updated_ms = now_ms();
         self.write(cache, guard, id, &s)?;
         Ok(s)
+    }
+
+    /// Ends the transaction of `s` with a COMMIT or ABORT marker of the next epoch
+    /// (fencing any late write of it) in every partition of `s` where it is still
+    /// open; returns those partitions.
+    fn mark(&self, s: &TxnState, commit: bool) -> Result<Vec<Partition>> {
+        let kind = if commit {
+            ControlRecordType::Commit
+        } else {
+            ControlRecordType::Abort
+        };
+        let marker_epoch = s.epoch.saturating_add(1);
+        let mut marked = Vec::with_capacity(s.partitions.len());
+        for (topic, partition) in &s.partitions {
+            let p = self.store.partition(topic, *partition)?;
+            if p.end_open_txn(s.producer_id, |open| {
+                (open <= s.epoch).then_some((kind, marker_epoch))
+            })? {
+                marked.push(p);
+            }
+        }
+        Ok(marked)
+    }
+
+    /// Aborts every transaction open in `partition` that the coordinator does not
+    /// know as open there: a transaction whose state record was lost with the
+    /// machine's power while its data survived (with `acks=synced` the data is synced
+    /// before anything depends on it, the state record is not), or the late write of
+    /// a fenced producer. Without this, such a transaction would hold the
+    /// partition's last stable offset back forever. Returns how many it aborted.
+    pub fn abort_orphans(&self, partition: &Partition) -> Result<usize> {
+        let candidates = partition.open_transactions();
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        let here = (partition.topic().to_string(), partition.id());
+        self.locked(|_, cache, _| {
+            let mut aborted = 0;
+            for (producer_id, _) in candidates {
+                // Under the coordinator's lock no transaction can be recorded
+                // meanwhile, and a producer records a partition before writing to it.
+                let known = |epoch: i16| {
+                    cache.map.values().any(|s| {
+                        s.producer_id == producer_id
+                            && s.epoch == epoch
+                            && matches!(
+                                s.status,
+                                TxnStatus::Ongoing
+                                    | TxnStatus::PrepareCommit
+                                    | TxnStatus::PrepareAbort
+                            )
+                            && s.partitions.contains(&here)
+                    })
+                };
+                if partition.end_open_txn(producer_id, |open| {
+                    (!known(open)).then_some((ControlRecordType::Abort, open.saturating_add(1)))
+                })? {
+                    aborted += 1;
+                }
+            }
+            Ok(aborted)
+        })
     }
 
     /// Aborts every open transaction whose holder is dead (its liveness lock is
@@ -492,6 +553,7 @@ impl Coordinator {
                 cache.map.insert(id.to_string(), s.clone());
             }
         }
+        cache.unwritten.remove(id);
         Ok(())
     }
 
@@ -527,12 +589,31 @@ impl Coordinator {
                         ),
                     ));
                 };
+                // What another process wrote supersedes what was decided here.
+                cache.unwritten.remove(&id);
                 cache.map.insert(id, state);
             }
         }
         cache.valid_to = reader.position();
         Ok(())
     }
+}
+
+/// Records in the cache (only) that the transaction `s` of `id` completed, with the
+/// markers' epoch; returns that epoch.
+fn defer_completion(cache: &mut Cache, id: &str, mut s: TxnState, commit: bool) -> i16 {
+    s.status = if commit {
+        TxnStatus::CompleteCommit
+    } else {
+        TxnStatus::CompleteAbort
+    };
+    s.epoch = s.epoch.saturating_add(1);
+    s.partitions.clear();
+    s.updated_ms = now_ms();
+    let epoch = s.epoch;
+    cache.unwritten.insert(id.to_string());
+    cache.map.insert(id.to_string(), s);
+    epoch
 }
 
 /// The state of `id` if `producer_id`/`epoch` holds it; `producer_fenced` if a newer

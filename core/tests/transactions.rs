@@ -293,3 +293,159 @@ fn a_transaction_open_past_its_timeout_is_aborted_and_its_holder_fenced() {
         ErrorKind::ProducerFenced
     );
 }
+
+#[test]
+fn a_transaction_unknown_to_the_coordinator_is_aborted_by_whoever_waits_behind_it() {
+    // Transactional data whose state record never reached the coordinator log (as
+    // after a power cut that kept the synced data and lost the unsynced record).
+    let (_dir, store) = setup();
+    let out0 = store.partition("out", 0).unwrap();
+    let orphan = store.allocate_producer_id().unwrap();
+    let options = oncelog::AppendOptions {
+        batch: oncelog::record::BatchOptions {
+            producer: oncelog::record::ProducerInfo {
+                producer_id: orphan,
+                producer_epoch: 3,
+                base_sequence: 0,
+            },
+            transactional: true,
+            ..Default::default()
+        },
+        durability: None,
+    };
+    out0.append_with(&[oncelog::Record::value(b"orphan")], &options)
+        .unwrap();
+    out0.append(&[oncelog::Record::value(b"after")]).unwrap();
+    assert_eq!(out0.last_stable_offset(), 0);
+
+    let mut c = read_committed_consumer(&store, &[TopicPartition::new("out", 0)]);
+    let values: Vec<Vec<u8>> = c
+        .poll(Duration::from_secs(10))
+        .unwrap()
+        .into_iter()
+        .map(|r| r.value.unwrap())
+        .collect();
+    assert_eq!(values, [b"after".to_vec()]);
+    assert_eq!(out0.last_stable_offset(), out0.end_offset());
+    assert_eq!(out0.end_offset(), 3, "one ABORT marker was appended");
+}
+
+#[test]
+fn a_committed_producer_idle_past_its_timeout_is_neither_fenced_nor_marked_again() {
+    let (_dir, store) = setup();
+    let config = ProducerConfig::from_pairs([
+        ("transactional.id", "idle"),
+        ("transaction.timeout.ms", "200"),
+    ])
+    .unwrap();
+    let p = Producer::new(&store, config).unwrap();
+    p.init_transactions().unwrap();
+    for partitions in [&[0][..], &[0, 1][..]] {
+        p.begin_transaction().unwrap();
+        for &partition in partitions {
+            p.send(ProducerRecord::new("out", b"kept").partition(partition))
+                .unwrap();
+        }
+        p.commit_transaction().unwrap();
+        let ends = (store.partition("out", 0).unwrap().end_offset(), {
+            store.partition("out", 1).unwrap().end_offset()
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        // Another process looking for abandoned transactions finds the last one
+        // decided and marked everywhere: it writes no marker.
+        let other = oncelog::txn::Coordinator::open(&store, oncelog::Durability::Written).unwrap();
+        other.finish_abandoned().unwrap();
+        assert_eq!(
+            (store.partition("out", 0).unwrap().end_offset(), {
+                store.partition("out", 1).unwrap().end_offset()
+            }),
+            ends
+        );
+    }
+    p.begin_transaction().unwrap();
+    p.send(ProducerRecord::new("out", b"still holder").partition(0))
+        .unwrap();
+    p.commit_transaction().unwrap();
+    assert_eq!(
+        committed_view(&store),
+        ["kept", "kept", "kept", "still holder"]
+    );
+}
+
+#[test]
+fn a_holder_that_committed_leaves_nothing_to_finish_to_the_next_one() {
+    let (_dir, store) = setup();
+    let first = txn_producer(&store, "handover");
+    first.begin_transaction().unwrap();
+    first
+        .send(ProducerRecord::new("out", b"one").partition(0))
+        .unwrap();
+    first.commit_transaction().unwrap();
+    let end = store.partition("out", 0).unwrap().end_offset();
+    // The first holder is still open (its completed state not yet written): the next
+    // holder finds its transaction marked and adds no marker of its own.
+    let second = txn_producer(&store, "handover");
+    assert_eq!(store.partition("out", 0).unwrap().end_offset(), end);
+    first.begin_transaction().unwrap();
+    assert_eq!(
+        first
+            .send(ProducerRecord::new("out", b"zombie").partition(0))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::ProducerFenced
+    );
+    second.begin_transaction().unwrap();
+    second
+        .send(ProducerRecord::new("out", b"two").partition(1))
+        .unwrap();
+    second.commit_transaction().unwrap();
+    assert_eq!(committed_view(&store), ["one", "two"]);
+}
+
+#[test]
+fn a_closed_producer_leaves_its_last_transaction_completed() {
+    let (_dir, store) = setup();
+    let p = txn_producer(&store, "closer");
+    p.begin_transaction().unwrap();
+    p.send(ProducerRecord::new("out", b"a").partition(0))
+        .unwrap();
+    p.send(ProducerRecord::new("other", b"b").partition(0))
+        .unwrap();
+    p.commit_transaction().unwrap();
+    let other = oncelog::txn::Coordinator::open(&store, oncelog::Durability::Written).unwrap();
+    let status = |c: &oncelog::txn::Coordinator| c.state("closer").unwrap().unwrap().status;
+    assert_eq!(status(&other), oncelog::txn::TxnStatus::PrepareCommit);
+    p.close().unwrap();
+    assert_eq!(status(&other), oncelog::txn::TxnStatus::CompleteCommit);
+}
+
+#[test]
+fn a_synced_commit_is_on_stable_storage_and_one_partition_costs_one_fdatasync() {
+    let (_dir, store) = setup();
+    let config =
+        ProducerConfig::from_pairs([("transactional.id", "durable"), ("acks", "synced")]).unwrap();
+    let p = Producer::new(&store, config).unwrap();
+    p.init_transactions().unwrap();
+    let out0 = store.partition("out", 0).unwrap();
+    let other0 = store.partition("other", 0).unwrap();
+
+    let syncs = out0.metrics().syncs;
+    p.begin_transaction().unwrap();
+    for i in 0..10 {
+        p.send(ProducerRecord::new("out", format!("r{i}").as_bytes()).partition(0))
+            .unwrap();
+    }
+    assert_eq!(out0.metrics().syncs, syncs, "no sync before the commit");
+    p.commit_transaction().unwrap();
+    assert_eq!(out0.metrics().syncs, syncs + 1, "data and marker in one");
+    assert_eq!(out0.synced_offset(), out0.end_offset());
+
+    p.begin_transaction().unwrap();
+    p.send(ProducerRecord::new("out", b"x").partition(0))
+        .unwrap();
+    p.send(ProducerRecord::new("other", b"y").partition(0))
+        .unwrap();
+    p.commit_transaction().unwrap();
+    assert_eq!(out0.synced_offset(), out0.end_offset());
+    assert_eq!(other0.synced_offset(), other0.end_offset());
+}
