@@ -2,7 +2,8 @@
 //! (a) memcpy of the records into a MAP_SHARED file mapping (already faulted; also,
 //!     for the diagnosis, a fresh `fallocate`d mapping and a fresh sparse one),
 //! (b) sequential `write()` of the same bytes,
-//! (c) raw cross-process futex wake-up latency.
+//! (c) raw cross-process futex wake-up latency,
+//! (f) a raw commit: `write()` plus `fdatasync`.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -218,6 +219,23 @@ fn futex_wake(word: &AtomicU32) {
             0u32,
         );
     }
+}
+
+/// (f) One raw commit: `write()` of `bytes` (the size of a transaction of 10
+/// records, with its marker) to the end of a file, then `fdatasync`; `n` times,
+/// returning each one's latency in nanoseconds.
+pub fn fdatasync_commits(n: usize, bytes: usize) -> Res<Vec<u64>> {
+    let dir = TempDir::new("fdatasync")?;
+    let mut file = File::create(dir.path().join("log"))?;
+    let buf = vec![0x5au8; bytes];
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = now_ns();
+        file.write_all(&buf)?;
+        file.sync_data()?;
+        samples.push(now_ns() - t0);
+    }
+    Ok(samples)
 }
 
 /// (c): the parent stamps CLOCK_MONOTONIC into a shared mapping and wakes a child

@@ -110,9 +110,15 @@ struct Results {
     /// Workload 2i and the plain runs it alternated with.
     idempotent: Rate,
     idempotent_plain: Rate,
-    /// Workload 6: transactions of 10 records, acks written and synced.
+    /// Workload 6: transactions of 10 records, acks=written.
     txn_written: Rate,
-    txn_synced: Rate,
+    /// Workload 6s: the latency of one synced commit of 10 records, and of (f) one
+    /// raw `write()` + `fdatasync` of the same bytes, medians of alternating rounds.
+    commit_synced: Latency,
+    commit_raw: Latency,
+    /// Workload 6c: synced commits by 1 and by 4 concurrent committers, alternating.
+    committers_1: Rate,
+    committers_4: Rate,
     single: Rate,
     read_all: Rate,
     read_all_raw_batch: Rate,
@@ -255,7 +261,7 @@ fn measure(s: &Sizes) -> Res<Results> {
     let secs = util::repeat(s.reps, || workloads::single_append(&payload, single_n))?;
     let single = Rate::from_runs(single_n as f64, &secs);
 
-    progress("transactions of 10 records, written and synced");
+    progress("transactions of 10 records, acks=written");
     let txns = (s.single_records / 30).max(100);
     let txn_written = Rate::from_runs(
         txns as f64,
@@ -263,13 +269,28 @@ fn measure(s: &Sizes) -> Res<Results> {
             workloads::transactions(&payload, txns, "written")
         })?,
     );
-    let synced_txns = (txns / 20).max(20);
-    let txn_synced = Rate::from_runs(
-        synced_txns as f64,
-        &util::repeat(s.reps.min(3), || {
-            workloads::transactions(&payload, synced_txns, "synced")
-        })?,
+    progress("synced commits vs raw fdatasync (alternating rounds)");
+    let commits = (txns / 40).max(20);
+    let (mut synced_rounds, mut raw_rounds) = (Vec::new(), Vec::new());
+    for _ in 0..s.rounds {
+        let (samples, bytes) = workloads::synced_commit_latencies(&payload, commits)?;
+        synced_rounds.push(Latency::from_samples(&samples, 5));
+        raw_rounds.push(Latency::from_samples(
+            &limits::fdatasync_commits(commits, bytes)?,
+            5,
+        ));
+    }
+    let (commit_synced, commit_raw) = (
+        Latency::median_of(&synced_rounds),
+        Latency::median_of(&raw_rounds),
     );
+    progress("synced commits, 1 and 4 committers (alternating rounds)");
+    let (mut one, mut four) = (Vec::new(), Vec::new());
+    for _ in 0..s.rounds {
+        one.push(workloads::concurrent_synced(&payload, 1, commits)?);
+        four.push(workloads::concurrent_synced(&payload, 4, commits)?);
+    }
+    let (committers_1, committers_4) = (Rate::from_rates(&one), Rate::from_rates(&four));
 
     // Each oncelog wake-up variant is compared with its raw counterpart, in
     // alternating rounds (see `alternate`).
@@ -308,7 +329,10 @@ fn measure(s: &Sizes) -> Res<Results> {
         idempotent,
         idempotent_plain,
         txn_written,
-        txn_synced,
+        commit_synced,
+        commit_raw,
+        committers_1,
+        committers_4,
         single,
         read_all,
         read_all_raw_batch,
@@ -359,6 +383,9 @@ const TARGET_SINGLE: f64 = 3e6;
 const TARGET_SPIN_P50_NS: f64 = 1_000.0;
 const TARGET_SPIN_P99_NS: f64 = 10_000.0;
 const TARGET_SLEEP_RATIO: f64 = 1.25;
+const TARGET_TXN: f64 = 350e3;
+const TARGET_SYNCED_RATIO: f64 = 1.2;
+const TARGET_COMMITTERS_SCALE: f64 = 3.0;
 
 fn spin_met(r: &Results) -> bool {
     r.wake_spin.latency.p50 <= TARGET_SPIN_P50_NS && r.wake_spin.latency.p99 <= TARGET_SPIN_P99_NS
@@ -576,27 +603,34 @@ fn print_table(m: &Machine, s: &Sizes, quick: bool, r: &Results) {
         r.idempotent_plain.median / 1e6,
         verdict(overhead <= 0.05)
     );
-    for (name, x, target) in [
-        (
-            "6 transactions of 10 records, acks=written",
-            &r.txn_written,
-            ">= 350 k/s",
-        ),
-        (
-            "6s transactions of 10 records, acks=synced",
-            &r.txn_synced,
-            "(see the raw fdatasync figure)",
-        ),
-    ] {
-        println!(
-            "  {:<52} {:>10.1} k/s ({:>7.1})  {:>7.1} µs per transaction              {}",
-            name,
-            x.best / 1e3,
-            x.median / 1e3,
-            1e6 / x.median,
-            target
-        );
-    }
+    let x = &r.txn_written;
+    println!(
+        "  {:<52} {:>10.1} k/s ({:>7.1})  {:>7.2} µs per transaction             >= 350 k/s {}",
+        "6 transactions of 10 records, acks=written",
+        x.best / 1e3,
+        x.median / 1e3,
+        1e6 / x.median,
+        verdict(x.median >= TARGET_TXN)
+    );
+    let ratio = r.commit_synced.p50 / r.commit_raw.p50;
+    println!(
+        "  {:<52} p50 {:>7.1} µs, p99 {:>7.1} µs   {:.2}x (f) p50 {:>6.1} µs     <= 1.2x (f) {}",
+        "6s one synced commit of 10 records",
+        r.commit_synced.p50 / 1e3,
+        r.commit_synced.p99 / 1e3,
+        ratio,
+        r.commit_raw.p50 / 1e3,
+        verdict(ratio <= TARGET_SYNCED_RATIO)
+    );
+    let scale = r.committers_4.median / r.committers_1.median;
+    println!(
+        "  {:<52} {:>10.1} k/s vs {:>6.1} k/s with 1 = {:.2}x               >= 3x {}",
+        "6c synced commits, 4 concurrent committers",
+        r.committers_4.median / 1e3,
+        r.committers_1.median / 1e3,
+        scale,
+        verdict(scale >= TARGET_COMMITTERS_SCALE)
+    );
     let x = &r.single;
     println!(
         "  {:<52} {:>14} ({:>6.2}) {:>5.0} ns/append     {:.2}x (a)              >= 3 M/s  {}",
@@ -838,8 +872,23 @@ fn to_json(m: &Machine, s: &Sizes, quick: bool, r: &Results) -> J {
                     rate_json(&r.txn_written, "transactions_per_s"),
                 ),
                 (
-                    "transactions_synced",
-                    rate_json(&r.txn_synced, "transactions_per_s"),
+                    "synced_commit",
+                    J::obj([
+                        ("oncelog", lat_json(&r.commit_synced)),
+                        ("raw_write_fdatasync", lat_json(&r.commit_raw)),
+                        ("p50_ratio", J::num(r.commit_synced.p50 / r.commit_raw.p50)),
+                    ]),
+                ),
+                (
+                    "synced_committers",
+                    J::obj([
+                        ("one", rate_json(&r.committers_1, "transactions_per_s")),
+                        ("four", rate_json(&r.committers_4, "transactions_per_s")),
+                        (
+                            "median_ratio",
+                            J::num(r.committers_4.median / r.committers_1.median),
+                        ),
+                    ]),
                 ),
                 (
                     "batched_append_idempotent",

@@ -199,7 +199,12 @@ pub struct Rate {
 impl Rate {
     /// From per-repetition `(units, seconds)`.
     pub fn from_runs(units: f64, secs: &[f64]) -> Rate {
-        let mut rates: Vec<f64> = secs.iter().map(|s| units / s).collect();
+        Rate::from_rates(&secs.iter().map(|s| units / s).collect::<Vec<_>>())
+    }
+
+    /// From per-repetition rates.
+    pub fn from_rates(rates: &[f64]) -> Rate {
+        let mut rates = rates.to_vec();
         rates.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
         Rate {
             best: rates.last().copied().unwrap_or(0.0),

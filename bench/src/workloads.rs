@@ -231,27 +231,108 @@ pub fn read_all_new_mapping(bs: &BenchStore, payload: &Payload, expected_sum: u6
 /// committed one by one by a transactional producer with `acks`. Returns seconds.
 pub fn transactions(payload: &Payload, n: usize, acks: &str) -> Res<f64> {
     let store = BenchStore::new("txn")?;
-    let config =
-        oncelog::ProducerConfig::from_pairs([("transactional.id", "bench"), ("acks", acks)])?;
-    let producer = oncelog::Producer::new(store.store(), config)?;
-    producer.init_transactions()?;
-    let mut batch: Vec<Record<'_>> = Vec::with_capacity(10);
-    let t = Instant::now();
-    for i in 0..n {
-        batch.clear();
-        batch.extend((0..10).map(|k| {
-            let j = (i * 10 + k) % payload.n;
-            Record::keyed(payload.key(j), payload.value(j))
-        }));
-        producer.begin_transaction()?;
-        producer.send_batch(TOPIC, 0, &batch)?;
-        producer.commit_transaction()?;
-    }
-    let secs = t.elapsed().as_secs_f64();
+    let secs = committer(store.store(), payload, "bench", 0, n, acks, None)?;
     let end = store.partition().end_offset();
     // 10 records and one COMMIT marker per transaction.
     if end != n as i64 * 11 {
         return Err(format!("transactions wrote {end} offsets, expected {}", n * 11).into());
     }
+    Ok(secs)
+}
+
+/// Workload 6s: `n` transactions of 10 records with `acks=synced`, one at a time;
+/// returns each commit's latency (begin to the return of `commit_transaction`), in
+/// nanoseconds, and the bytes each transaction appended (records and marker).
+pub fn synced_commit_latencies(payload: &Payload, n: usize) -> Res<(Vec<u64>, usize)> {
+    let store = BenchStore::new("txn-synced")?;
+    let mut samples = Vec::with_capacity(n);
+    committer(
+        store.store(),
+        payload,
+        "bench",
+        0,
+        n,
+        "synced",
+        Some(&mut samples),
+    )?;
+    let bytes = store.partition().metrics().bytes_appended as usize / n.max(1);
+    Ok((samples, bytes))
+}
+
+/// Workload 6c: `threads` committers at once (threads of one process, each with
+/// its own `transactional.id`), each committing `per_thread` transactions of 10
+/// records with `acks=synced` to the same partition. Returns transactions per
+/// second, all threads together.
+pub fn concurrent_synced(payload: &Payload, threads: usize, per_thread: usize) -> Res<f64> {
+    let store = BenchStore::new("txn-concurrent")?;
+    let start = std::sync::Barrier::new(threads);
+    let t = Instant::now();
+    std::thread::scope(|scope| -> Res<()> {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (store, start) = (store.store(), &start);
+                scope.spawn(move || -> Result<f64, String> {
+                    start.wait();
+                    let id = format!("bench-{i}");
+                    committer(
+                        store,
+                        payload,
+                        &id,
+                        i * per_thread,
+                        per_thread,
+                        "synced",
+                        None,
+                    )
+                    .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| "a committer panicked")??;
+        }
+        Ok(())
+    })?;
+    let secs = t.elapsed().as_secs_f64();
+    let end = store.partition().end_offset();
+    let n = threads * per_thread;
+    if end != n as i64 * 11 {
+        return Err(format!("committers wrote {end} offsets, expected {}", n * 11).into());
+    }
+    Ok(n as f64 / secs)
+}
+
+/// One transactional producer `id` committing `n` transactions of 10 records (the
+/// payload's records from `first * 10` on) with `acks`; returns seconds, and each
+/// commit's latency in `latencies` when given.
+fn committer(
+    store: &Store,
+    payload: &Payload,
+    id: &str,
+    first: usize,
+    n: usize,
+    acks: &str,
+    mut latencies: Option<&mut Vec<u64>>,
+) -> Res<f64> {
+    let config = oncelog::ProducerConfig::from_pairs([("transactional.id", id), ("acks", acks)])?;
+    let producer = oncelog::Producer::new(store, config)?;
+    producer.init_transactions()?;
+    let mut batch: Vec<Record<'_>> = Vec::with_capacity(10);
+    let t = Instant::now();
+    for i in first..first + n {
+        batch.clear();
+        batch.extend((0..10).map(|k| {
+            let j = (i * 10 + k) % payload.n;
+            Record::keyed(payload.key(j), payload.value(j))
+        }));
+        let t0 = crate::util::now_ns();
+        producer.begin_transaction()?;
+        producer.send_batch(TOPIC, 0, &batch)?;
+        producer.commit_transaction()?;
+        if let Some(l) = latencies.as_deref_mut() {
+            l.push(crate::util::now_ns() - t0);
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    producer.close()?;
     Ok(secs)
 }

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::config::{StoreOptions, TopicConfig};
 use crate::error::{bail, Error, ErrorKind, Result};
@@ -45,22 +45,44 @@ struct StoreInner {
     store_id: String,
     lock_file: File,
     lock_path: PathBuf,
+    /// Taken with the openers' lock by this store's threads (see `OpenerLock`).
+    opener: Mutex<()>,
     partitions: Mutex<HashMap<(String, u32), Arc<PartitionLog>>>,
     background: Arc<Background>,
     fork_gen: u64,
     closed: std::sync::atomic::AtomicBool,
 }
 
-/// Holds the openers' OFD lock on byte 0 of `oncelog.lock` while alive.
+/// Holds the openers' OFD lock on byte 0 of `oncelog.lock` while alive. An OFD
+/// lock excludes other open file descriptions, not other threads using the same
+/// one: a store's threads also take its process-local mutex first.
 struct OpenerLock<'a> {
     file: &'a File,
     path: &'a Path,
+    // Released after the OFD lock (fields drop after `Drop::drop`).
+    _local: Option<MutexGuard<'a, ()>>,
 }
 
 impl<'a> OpenerLock<'a> {
+    /// On a descriptor no other thread uses.
     fn take(file: &'a File, path: &'a Path) -> Result<OpenerLock<'a>> {
         ofs::ofd_lock_byte0(file, path, true)?;
-        Ok(OpenerLock { file, path })
+        Ok(OpenerLock {
+            file,
+            path,
+            _local: None,
+        })
+    }
+
+    /// On an open store's descriptor, shared by its threads.
+    fn take_in(inner: &'a StoreInner) -> Result<OpenerLock<'a>> {
+        let local = inner.opener.lock().unwrap_or_else(|p| p.into_inner());
+        ofs::ofd_lock_byte0(&inner.lock_file, &inner.lock_path, true)?;
+        Ok(OpenerLock {
+            file: &inner.lock_file,
+            path: &inner.lock_path,
+            _local: Some(local),
+        })
     }
 }
 
@@ -111,6 +133,7 @@ impl Store {
                 store_id,
                 lock_file,
                 lock_path,
+                opener: Mutex::new(()),
                 partitions: Mutex::new(HashMap::new()),
                 background,
                 fork_gen: fork::generation(),
@@ -166,7 +189,7 @@ impl Store {
             );
         }
         let root = &self.inner.root;
-        let _opener = OpenerLock::take(&self.inner.lock_file, &self.inner.lock_path)?;
+        let _opener = OpenerLock::take_in(&self.inner)?;
         for existing in list_topic_names(root)? {
             if existing == name {
                 bail!(TopicExists, "topic {name:?} already exists");
@@ -233,7 +256,7 @@ impl Store {
     pub fn add_partitions(&self, name: &str, partitions: u32) -> Result<TopicMeta> {
         fork::check(self.inner.fork_gen)?;
         let root = &self.inner.root;
-        let _opener = OpenerLock::take(&self.inner.lock_file, &self.inner.lock_path)?;
+        let _opener = OpenerLock::take_in(&self.inner)?;
         let mut meta = TopicMeta::load(root, name)?;
         if partitions <= meta.partitions || partitions > topic::MAX_PARTITIONS {
             bail!(
@@ -256,7 +279,7 @@ impl Store {
     /// producers take one when they start.
     pub fn allocate_producer_id(&self) -> Result<i64> {
         fork::check(self.inner.fork_gen)?;
-        let _opener = OpenerLock::take(&self.inner.lock_file, &self.inner.lock_path)?;
+        let _opener = OpenerLock::take_in(&self.inner)?;
         let path = self.inner.root.join(PRODUCER_IDS_FILE);
         let last = match std::fs::read_to_string(&path) {
             Ok(text) => text
@@ -349,7 +372,7 @@ impl StoreInner {
             .unwrap_or_else(|p| p.into_inner())
             .clear();
         self.background.stop();
-        let _opener = OpenerLock::take(&self.lock_file, &self.lock_path)?;
+        let _opener = OpenerLock::take_in(self)?;
         let last = ofs::flock(
             &self.lock_file,
             &self.lock_path,

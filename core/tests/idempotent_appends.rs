@@ -173,3 +173,43 @@ fn the_partition_remembers_producers_across_rolls_and_reopening() {
     std::fs::remove_file(partition_dir.join("recovery.checkpoint")).unwrap();
     check("without a recovery point (everything walked and verified)");
 }
+
+#[test]
+fn threads_of_one_store_get_distinct_producer_ids_and_share_first_use_of_internal_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    store
+        .create_topic("t", 1, oncelog::TopicConfig::default())
+        .unwrap();
+    let start = std::sync::Barrier::new(8);
+    let ids: Vec<i64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (store, start) = (&store, &start);
+                s.spawn(move || {
+                    start.wait();
+                    // The first transactional producers create __transaction_state
+                    // together.
+                    let config = oncelog::ProducerConfig::from_pairs([(
+                        "transactional.id",
+                        format!("t{i}").as_str(),
+                    )])
+                    .unwrap();
+                    let p = oncelog::Producer::new(store, config).unwrap();
+                    p.init_transactions().unwrap();
+                    let mut ids = vec![p.identity().unwrap().0];
+                    ids.extend((0..50).map(|_| store.allocate_producer_id().unwrap()));
+                    ids
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "every id handed out once");
+}
