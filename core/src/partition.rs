@@ -133,7 +133,7 @@ impl Partition {
 
     /// Under the append lock: if `producer_id` has a transaction open in this
     /// partition and `decide` returns a marker type and epoch for the open epoch,
-    /// ends it with that marker. Returns whether it wrote one. The coordinator's way
+    /// ends it with that marker. Returns the marker's offset if it wrote one. The coordinator's way
     /// to end a transaction that may have ended here already (a holder that died
     /// between its markers and its completed state, or a second finisher), so that
     /// no marker is written twice, and to abort an orphan.
@@ -141,7 +141,7 @@ impl Partition {
         &self,
         producer_id: i64,
         decide: impl FnOnce(i16) -> Option<(ControlRecordType, i16)>,
-    ) -> Result<bool> {
+    ) -> Result<Option<i64>> {
         let guard = self.log.lock()?;
         let open = self
             .log
@@ -150,7 +150,7 @@ impl Partition {
             .get(producer_id)
             .filter(|e| e.txn_first_offset >= 0);
         let Some((kind, epoch)) = open.and_then(|e| decide(e.epoch)) else {
-            return Ok(false);
+            return Ok(None);
         };
         let (key, value) = control_record(kind, 0);
         let options = AppendOptions {
@@ -166,9 +166,16 @@ impl Partition {
             },
             durability: None,
         };
-        self.log
+        let info = self
+            .log
             .append_under_lock(&guard, &[Record::keyed(&key, &value)], &options)?;
-        Ok(true)
+        Ok(Some(info.base_offset))
+    }
+
+    /// Blocks until every offset below `offset` is on stable storage.
+    pub(crate) fn sync_to(&self, offset: i64) -> Result<()> {
+        self.log.check_fork()?;
+        self.log.sync_to(offset)
     }
 
     /// The producers with a transaction open in this partition and its epoch, read

@@ -253,7 +253,7 @@ impl Coordinator {
                     return Ok(epoch);
                 }
                 let s = if commit && s.partitions.len() > 1 {
-                    this.prepare_commit(cache, guard, id, s)?
+                    this.prepare_commit(cache, guard, id, s)?.0
                 } else {
                     s
                 };
@@ -277,31 +277,35 @@ impl Coordinator {
                 return Ok(None);
             }
             if two_phase {
-                return this.prepare_commit(cache, guard, id, s).map(Some);
+                let (s, decision) = this.prepare_commit(cache, guard, id, s)?;
+                return Ok(Some((s, decision, Vec::new())));
             }
-            Ok(Some(s))
+            // No decision record: the markers decide, under this same lock.
+            let marked = this.mark(&s, commit)?;
+            Ok(Some((s, -1, marked)))
         })?;
-        let Some(decided) = decided else {
+        let Some((decided, decision, mut marked)) = decided else {
             return Ok(epoch);
         };
         if two_phase {
-            self.log.sync()?;
+            self.log.sync_to(decision + 1)?;
+            marked = self.locked(|this, cache, _| {
+                // Still ours, still where we left it? (A process that fenced us
+                // meanwhile finished it already.)
+                current(cache, id, producer_id, epoch)?;
+                if cache.map.get(id) != Some(&decided) {
+                    bail!(
+                        ProducerFenced,
+                        "transactional id {id:?} was taken over while committing"
+                    );
+                }
+                this.mark(&decided, commit)
+            })?;
         }
-        let marked = self.locked(|this, cache, _| {
-            // Still ours, still where we left it? (A process that fenced us meanwhile
-            // finished it already.)
-            current(cache, id, producer_id, epoch)?;
-            if cache.map.get(id) != Some(&decided) {
-                bail!(
-                    ProducerFenced,
-                    "transactional id {id:?} was taken over while committing"
-                );
-            }
-            this.mark(&decided, commit)
-        })?;
-        // The data of a one-partition commit is synced with its marker.
-        for p in &marked {
-            p.sync()?;
+        // The data of a one-partition commit is synced with its marker. (Only up to
+        // the marker: other committers' later appends wait for their own sync.)
+        for (p, offset) in &marked {
+            p.sync_to(offset + 1)?;
         }
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.map.get(id) == Some(&decided) {
@@ -326,25 +330,26 @@ impl Coordinator {
         self.locked(|this, cache, guard| match cache.map.get(id) {
             Some(s) if cache.unwritten.contains(id) => {
                 let s = s.clone();
-                this.write(cache, guard, id, &s)
+                this.write(cache, guard, id, &s).map(|_| ())
             }
             _ => Ok(()),
         })
     }
 
-    /// Records the decision to commit `s` (of several partitions).
+    /// Records the decision to commit `s` (of several partitions); returns the new
+    /// state and the decision's offset.
     fn prepare_commit(
         &self,
         cache: &mut Cache,
         guard: &AppendGuard<'_>,
         id: &str,
         mut s: TxnState,
-    ) -> Result<TxnState> {
+    ) -> Result<(TxnState, i64)> {
         s.status = TxnStatus::PrepareCommit;
         s.updated_ms = now_ms();
-        self.write(cache, guard, id, &s)?;
+        let offset = self.write(cache, guard, id, &s)?;
         crate::failpoint::hit("txn.after_prepare_commit");
-        Ok(s)
+        Ok((s, offset))
     }
 
     /// Ends someone else's transaction under the lock (`init`, and abandoned
@@ -361,8 +366,8 @@ impl Coordinator {
     ) -> Result<TxnState> {
         let marked = self.mark(&s, commit)?;
         if self.durability == Durability::Synced {
-            for p in &marked {
-                p.sync()?;
+            for (p, offset) in &marked {
+                p.sync_to(offset + 1)?;
             }
         }
         s.status = match (commit, marked.is_empty()) {
@@ -379,8 +384,8 @@ impl Coordinator {
 
     /// Ends the transaction of `s` with a COMMIT or ABORT marker of the next epoch
     /// (fencing any late write of it) in every partition of `s` where it is still
-    /// open; returns those partitions.
-    fn mark(&self, s: &TxnState, commit: bool) -> Result<Vec<Partition>> {
+    /// open; returns those partitions with their marker's offset.
+    fn mark(&self, s: &TxnState, commit: bool) -> Result<Vec<(Partition, i64)>> {
         let kind = if commit {
             ControlRecordType::Commit
         } else {
@@ -390,10 +395,10 @@ impl Coordinator {
         let mut marked = Vec::with_capacity(s.partitions.len());
         for (topic, partition) in &s.partitions {
             let p = self.store.partition(topic, *partition)?;
-            if p.end_open_txn(s.producer_id, |open| {
+            if let Some(offset) = p.end_open_txn(s.producer_id, |open| {
                 (open <= s.epoch).then_some((kind, marker_epoch))
             })? {
-                marked.push(p);
+                marked.push((p, offset));
             }
         }
         Ok(marked)
@@ -429,9 +434,12 @@ impl Coordinator {
                             && s.partitions.contains(&here)
                     })
                 };
-                if partition.end_open_txn(producer_id, |open| {
-                    (!known(open)).then_some((ControlRecordType::Abort, open.saturating_add(1)))
-                })? {
+                if partition
+                    .end_open_txn(producer_id, |open| {
+                        (!known(open)).then_some((ControlRecordType::Abort, open.saturating_add(1)))
+                    })?
+                    .is_some()
+                {
                     aborted += 1;
                 }
             }
@@ -534,7 +542,7 @@ impl Coordinator {
         guard: &AppendGuard<'_>,
         id: &str,
         s: &TxnState,
-    ) -> Result<()> {
+    ) -> Result<i64> {
         encode_key(id, &mut cache.key);
         encode_value(s, &mut cache.value);
         let info = self.log.log().append_under_lock(
@@ -554,7 +562,7 @@ impl Coordinator {
             }
         }
         cache.unwritten.remove(id);
-        Ok(())
+        Ok(info.last_offset)
     }
 
     /// Applies the records other processes (or earlier handles) appended since the

@@ -449,3 +449,40 @@ fn a_synced_commit_is_on_stable_storage_and_one_partition_costs_one_fdatasync() 
     assert_eq!(out0.synced_offset(), out0.end_offset());
     assert_eq!(other0.synced_offset(), other0.end_offset());
 }
+
+#[test]
+fn concurrent_synced_committers_share_their_syncs() {
+    let (_dir, store) = setup();
+    let out0 = store.partition("out", 0).unwrap();
+    let syncs = out0.metrics().syncs;
+    let (threads, commits) = (4, 50);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let store = &store;
+            s.spawn(move || {
+                let id = format!("committer-{t}");
+                let config = ProducerConfig::from_pairs([
+                    ("transactional.id", id.as_str()),
+                    ("acks", "synced"),
+                ])
+                .unwrap();
+                let p = Producer::new(store, config).unwrap();
+                p.init_transactions().unwrap();
+                for i in 0..commits {
+                    p.begin_transaction().unwrap();
+                    p.send(ProducerRecord::new("out", format!("{t}-{i}").as_bytes()).partition(0))
+                        .unwrap();
+                    p.commit_transaction().unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(out0.synced_offset(), out0.end_offset());
+    let used = out0.metrics().syncs - syncs;
+    assert!(
+        used < threads * commits,
+        "{used} syncs for {} commits: none was shared",
+        threads * commits
+    );
+    assert_eq!(committed_view(&store).len(), (threads * commits) as usize);
+}

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::background::Background;
@@ -173,9 +173,12 @@ pub struct PartitionLog {
     background: Arc<Background>,
     fork_gen: u64,
     last_checkpoint: Mutex<Option<Instant>>,
-    /// Held by the thread of this process that is syncing: the others wait behind it
-    /// and usually find their data synced by it (group commit).
-    sync_leader: Mutex<()>,
+    /// The group commit of this process's threads (see `sync_to`).
+    sync_group: Mutex<SyncGroup>,
+    /// Signalled when a leader's sync ends.
+    sync_done: Condvar,
+    /// Signalled when a thread joins the group of a gathering leader.
+    sync_joined: Condvar,
     me: Weak<PartitionLog>,
 }
 
@@ -212,7 +215,9 @@ impl PartitionLog {
             background,
             fork_gen: fork::generation(),
             last_checkpoint: Mutex::new(None),
-            sync_leader: Mutex::new(()),
+            sync_group: Mutex::new(SyncGroup::default()),
+            sync_done: Condvar::new(),
+            sync_joined: Condvar::new(),
             me: me.clone(),
         });
         log.segments()?;
@@ -925,21 +930,62 @@ impl PartitionLog {
         }))
     }
 
-    /// Blocks until every offset below `target` is on stable storage. The calling
-    /// thread syncs itself (no hand-off to another thread, whose wake-up would cost
-    /// more than the sync on a small machine); threads arriving meanwhile queue
-    /// behind it and are usually covered by its sync. The recovery point moves
-    /// later, in the flusher thread.
+    /// Blocks until every offset below `target` is on stable storage.
+    ///
+    /// Group commit among this process's threads: the first thread to ask becomes
+    /// the leader and syncs itself (no hand-off to another thread, whose wake-up
+    /// would cost more than the sync on a small machine); threads asking meanwhile
+    /// wait for its sync, which covers whatever was appended before it started, and
+    /// sync again only if theirs was not. When the previous sync served a group of
+    /// threads, the leader first gives the others of that group a moment to join (a
+    /// quarter of the previous sync's duration at most), so that one sync covers
+    /// them all. (Processes share the
+    /// synced offset: a sync of another process covers this one's data too.) The
+    /// recovery point moves later, in the flusher thread.
     pub fn sync_to(&self, target: i64) -> Result<()> {
         let synced = || self.block().sync.synced_offset.load(Ordering::Acquire) >= target;
         if synced() {
             return Ok(());
         }
-        let _leader = self.sync_leader.lock().unwrap_or_else(|p| p.into_inner());
-        if synced() {
-            return Ok(());
+        let lock = || self.sync_group.lock().unwrap_or_else(|p| p.into_inner());
+        let mut group = lock();
+        let mut joined = false;
+        loop {
+            if synced() {
+                return Ok(());
+            }
+            if !group.syncing {
+                break;
+            }
+            if !joined {
+                joined = true;
+                group.joined += 1;
+                self.sync_joined.notify_one();
+            }
+            group = self
+                .sync_done
+                .wait(group)
+                .unwrap_or_else(|p| p.into_inner());
         }
-        self.sync_segments(false)?;
+        group.syncing = true;
+        group.joined = 0;
+        let deadline = Instant::now() + group.last_took / GATHER_FRACTION;
+        while group.joined + 1 < group.last_size {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            group = self
+                .sync_joined
+                .wait_timeout(group, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        drop(group);
+        let leading = Leading(self, Instant::now());
+        let result = self.sync_segments(false);
+        drop(leading);
+        result?;
         if self.checkpoint_due() {
             self.background.sync_async(self);
         }
@@ -1032,6 +1078,39 @@ impl PartitionLog {
         super::checkpoint::write(&self.dir, synced)?;
         *last = Some(Instant::now());
         Ok(())
+    }
+}
+
+/// The state of a partition's group commit in this process.
+#[derive(Default)]
+struct SyncGroup {
+    /// A leader is gathering its group or syncing.
+    syncing: bool,
+    /// Threads that joined the current leader.
+    joined: usize,
+    /// Threads the previous leader's sync served (itself included).
+    last_size: usize,
+    /// How long the previous leader's sync took.
+    last_took: Duration,
+}
+
+/// How long a leader waits at most for the group of its previous sync to join, as
+/// a fraction of that sync's duration: the wait may add at most a quarter to a
+/// commit's latency.
+const GATHER_FRACTION: u32 = 4;
+
+/// The sync of the thread that leads a group commit (see `PartitionLog::sync_to`):
+/// when it ends, however it ends, the waiting threads look again.
+struct Leading<'a>(&'a PartitionLog, Instant);
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        let mut group = self.0.sync_group.lock().unwrap_or_else(|p| p.into_inner());
+        group.syncing = false;
+        group.last_size = group.joined + 1;
+        group.last_took = self.1.elapsed();
+        drop(group);
+        self.0.sync_done.notify_all();
     }
 }
 
