@@ -542,6 +542,11 @@ pub struct ConsumerConfig {
     pub isolation: Isolation,
     /// `max.poll.records` (default 500).
     pub max_poll_records: usize,
+    /// `session.timeout.ms` (default 45000, at least 100): a group member that has
+    /// not polled for this long drops out of the group and its partitions move to
+    /// the others (Kafka's session and `max.poll.interval.ms` in one: a member's
+    /// liveness is its polling).
+    pub session_timeout_ms: u64,
 }
 
 impl Default for ConsumerConfig {
@@ -553,13 +558,14 @@ impl Default for ConsumerConfig {
             auto_offset_reset: OffsetReset::Latest,
             isolation: Isolation::ReadUncommitted,
             max_poll_records: 500,
+            session_timeout_ms: 45_000,
         }
     }
 }
 
 impl ConsumerConfig {
     /// The keys [`set`](Self::set) accepts.
-    pub const KEYS: [&'static str; 7] = [
+    pub const KEYS: [&'static str; 8] = [
         "delivery",
         "group.id",
         "enable.auto.commit",
@@ -567,6 +573,7 @@ impl ConsumerConfig {
         "auto.offset.reset",
         "isolation.level",
         "max.poll.records",
+        "session.timeout.ms",
     ];
 
     /// Sets one key from its string value, validating it.
@@ -632,6 +639,16 @@ impl ConsumerConfig {
                     bail!(InvalidConfig, "max.poll.records must be positive");
                 }
                 self.max_poll_records = usize::try_from(v).unwrap_or(usize::MAX);
+            }
+            "session.timeout.ms" => {
+                let v = int(value)?;
+                if v < 100 {
+                    bail!(
+                        InvalidConfig,
+                        "session.timeout.ms must be at least 100 (members look at the group every 20 ms), not {v}"
+                    );
+                }
+                self.session_timeout_ms = v;
             }
             _ => bail!(
                 InvalidConfig,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{CommitMode, ConsumerConfig, Isolation, OffsetReset};
 use crate::error::{bail, Error, ErrorKind, Result};
-use crate::group::Member;
+use crate::group::{GroupMetadata, Member, OwnershipGuard};
 use crate::offsets::{CommittedOffset, OffsetStore};
 use crate::partition::Partition;
 use crate::shm::control::wait_until_any;
@@ -69,6 +69,17 @@ struct Assigned {
     owned: bool,
 }
 
+impl Assigned {
+    /// Its owner file was taken over: once owned again, it starts from the
+    /// committed offset.
+    fn lose_ownership(&mut self) {
+        self.owned = false;
+        self.reader = None;
+        self.position = None;
+        self.committed = None;
+    }
+}
+
 /// Called with the partitions a rebalance takes away or hands over.
 pub type RebalanceCallback = Box<dyn FnMut(&[TopicPartition]) + Send>;
 
@@ -95,6 +106,9 @@ pub struct Consumer {
 /// How often a read_committed consumer held back by an open transaction checks
 /// whether its holder is gone or timed out.
 const REAP_INTERVAL: Duration = Duration::from_millis(100);
+/// How long `position` waits at most for an open transaction holding offsets of
+/// the group (Kafka's `default.api.timeout.ms`).
+const UNSTABLE_OFFSET_WAIT: Duration = Duration::from_secs(60);
 
 impl Consumer {
     /// A consumer on `store` with `config`.
@@ -190,7 +204,12 @@ impl Consumer {
             self.revoke_all()?;
         }
         self.assigned.clear();
-        self.member = Some(Member::join(&self.store, &group, &topics)?);
+        self.member = Some(Member::join(
+            &self.store,
+            &group,
+            &topics,
+            Duration::from_millis(self.config.session_timeout_ms),
+        )?);
         self.on_assign = on_assign;
         self.on_revoke = on_revoke;
         self.rebalance(true)
@@ -226,6 +245,15 @@ impl Consumer {
                 member.release(tp);
             }
             self.assigned.retain(|a| !revoked.contains(&a.tp));
+        }
+        // Partitions kept across the generations: taken over while this member was
+        // away (its session expired), they start again from the committed offset once
+        // owned again.
+        let member = self.member.as_ref().expect("checked above");
+        for a in self.assigned.iter_mut().filter(|a| a.owned) {
+            if !member.still_owns(&a.tp) {
+                a.lose_ownership();
+            }
         }
         let added: Vec<TopicPartition> = mine
             .iter()
@@ -286,6 +314,52 @@ impl Consumer {
     /// `send_offsets_to_transaction`'s group metadata.
     pub fn group_generation(&self) -> Option<i64> {
         self.member.as_ref().map(Member::generation)
+    }
+
+    /// What a transactional producer sends with this consumer's offsets
+    /// ([`Producer::send_offsets_to_transaction_for`](crate::Producer::send_offsets_to_transaction_for)):
+    /// the group, and the generation and member this consumer is in (-1 and 0 when
+    /// it assigned its partitions itself). `invalid_config` without `group.id`.
+    pub fn group_metadata(&self) -> Result<GroupMetadata> {
+        let Some(group_id) = self.config.group_id.clone() else {
+            bail!(InvalidConfig, "group metadata needs group.id");
+        };
+        Ok(match &self.member {
+            Some(m) => GroupMetadata {
+                group_id,
+                generation: m.generation(),
+                member: m.token(),
+            },
+            None => GroupMetadata {
+                group_id,
+                generation: -1,
+                member: 0,
+            },
+        })
+    }
+
+    /// In a group: takes the group's lock for an offset commit of `tps` (returned,
+    /// to be held while committing), after checking this member still owns them;
+    /// those it lost start again from the committed offset, and the commit is
+    /// refused (`stale_generation`).
+    fn check_owned(&mut self, tps: &[TopicPartition]) -> Result<Option<OwnershipGuard>> {
+        let Some(member) = self.member.as_mut() else {
+            return Ok(None);
+        };
+        let (guard, lost) = member.check_owned(tps)?;
+        if lost.is_empty() {
+            return Ok(Some(guard));
+        }
+        for a in self.assigned.iter_mut().filter(|a| lost.contains(&a.tp)) {
+            a.lose_ownership();
+        }
+        bail!(
+            StaleGeneration,
+            "{} partition(s) of this commit, first {}-{}, were taken over by other group members while this one was away (its session expired): the commit is refused",
+            lost.len(),
+            lost[0].topic,
+            lost[0].partition
+        );
     }
 
     /// The assigned partitions.
@@ -362,11 +436,39 @@ impl Consumer {
         Ok(())
     }
 
+    /// Moves every assigned partition back to its committed offset (read again at
+    /// the next `poll`): what an exactly-once loop does after aborting a
+    /// transaction, so that the records it had polled are polled again.
+    pub fn seek_to_committed(&mut self) -> Result<()> {
+        self.check_open()?;
+        for a in &mut self.assigned {
+            a.reader = None;
+            a.position = None;
+            a.committed = None;
+        }
+        Ok(())
+    }
+
     /// The offset of the next record `poll` will hand out from `tp`.
+    ///
+    /// In read_committed mode this waits (up to a minute) while an open transaction
+    /// holds offsets of the group for `tp` (see `poll`).
     pub fn position(&mut self, tp: &TopicPartition) -> Result<i64> {
         self.check_open()?;
         let i = self.index(tp)?;
-        self.ensure_position(i)?;
+        let t0 = Instant::now();
+        while !self.ensure_position(i)? {
+            if t0.elapsed() > UNSTABLE_OFFSET_WAIT {
+                bail!(
+                    Timeout,
+                    "{}-{}: an open transaction still holds offsets of this group",
+                    tp.topic,
+                    tp.partition
+                );
+            }
+            self.finish_abandoned_transactions()?;
+            std::thread::sleep(Duration::from_millis(10));
+        }
         Ok(self.assigned[i].position.expect("ensured"))
     }
 
@@ -398,6 +500,11 @@ impl Consumer {
         if changed.is_empty() {
             return Ok(());
         }
+        let tps: Vec<TopicPartition> = changed
+            .iter()
+            .map(|(t, p, _)| TopicPartition::new(t.clone(), *p))
+            .collect();
+        let _owned = self.check_owned(&tps)?;
         let (offsets, group) = self.offsets_and_group()?;
         let list: Vec<(&str, u32, i64, &str)> = changed
             .iter()
@@ -432,6 +539,8 @@ impl Consumer {
                 );
             }
         }
+        let tps: Vec<TopicPartition> = offsets.iter().map(|(tp, _)| tp.clone()).collect();
+        let _owned = self.check_owned(&tps)?;
         let (store, group) = self.offsets_and_group()?;
         let list: Vec<(&str, u32, i64, &str)> = offsets
             .iter()
@@ -504,18 +613,29 @@ impl Consumer {
 
     /// Gives partition `i` a position and a reader: the committed offset, else the
     /// reset policy; a committed offset that retention deleted also resets.
-    fn ensure_position(&mut self, i: usize) -> Result<()> {
+    /// Opens the reader of assigned partition `i` at its position, its committed
+    /// offset, or as `auto.offset.reset` says. False (and no reader yet) while a
+    /// read_committed consumer finds an open transaction holding offsets of its group
+    /// for the partition: its committed offset is not stable yet (the transaction of
+    /// a previous owner, which may still commit them).
+    fn ensure_position(&mut self, i: usize) -> Result<bool> {
         if self.assigned[i].reader.is_some() {
-            return Ok(());
+            return Ok(true);
         }
+        let read_committed = self.config.isolation == Isolation::ReadCommitted;
         let committed = match (&self.offsets, &self.config.group_id) {
             (Some(o), Some(g)) => {
                 let tp = &self.assigned[i].tp;
+                if read_committed
+                    && self.assigned[i].position.is_none()
+                    && o.has_pending(g, &tp.topic, tp.partition)?
+                {
+                    return Ok(false);
+                }
                 o.committed(g, &tp.topic, tp.partition)?.map(|c| c.offset)
             }
             _ => None,
         };
-        let read_committed = self.config.isolation == Isolation::ReadCommitted;
         let a = &mut self.assigned[i];
         a.committed = committed;
         let wanted = a.position.or(committed);
@@ -543,7 +663,7 @@ impl Consumer {
         };
         a.position = Some(reader.position());
         a.reader = Some(reader);
-        Ok(())
+        Ok(true)
     }
 
     /// Takes what is there, round-robin over the partitions, without waiting.
@@ -560,10 +680,10 @@ impl Consumer {
             if !a.owned {
                 continue;
             }
-            let reader = a
-                .reader
-                .as_mut()
-                .expect("positions are ensured before fetching");
+            // No reader: its committed offset is not stable yet.
+            let Some(reader) = a.reader.as_mut() else {
+                continue;
+            };
             while out.len() < max {
                 let Some(batch) = reader.next_batch()? else {
                     break;
@@ -607,12 +727,15 @@ impl Consumer {
 
     /// True when a read_committed consumer has records past its position that an
     /// open transaction keeps back.
+    /// Whether an open transaction holds a read_committed consumer back: records
+    /// past the last stable offset, or offsets of its group not stable yet.
     fn held_back_by_transaction(&self) -> bool {
         self.config.isolation == Isolation::ReadCommitted
             && self.assigned.iter().any(|a| {
                 let p = &a.partition;
-                p.last_stable_offset() < p.end_offset()
-                    && a.position.is_some_and(|pos| pos >= p.last_stable_offset())
+                (a.owned && a.reader.is_none())
+                    || (p.last_stable_offset() < p.end_offset()
+                        && a.position.is_some_and(|pos| pos >= p.last_stable_offset()))
             })
     }
 

@@ -95,7 +95,10 @@ impl ErrorKind {
 
     /// True when the current transaction must be aborted before the producer goes on.
     pub fn txn_requires_abort(self) -> bool {
-        matches!(self, ErrorKind::TransactionAborted)
+        matches!(
+            self,
+            ErrorKind::TransactionAborted | ErrorKind::StaleGeneration
+        )
     }
 
     /// True when the handle that returned it cannot be used any more.

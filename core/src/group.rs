@@ -1,25 +1,34 @@
 //! Consumer groups across processes, without a coordinator process:
 //! `groups/<group as hex>/` in the store holds
 //!
-//! * `member-<token>`: one per live member, listing its subscribed topics, `flock`ed
-//!   by the member for its life (the kernel releases it when the process dies);
+//! * `member-<token>`: one per live member, with its `session.timeout.ms` and
+//!   subscribed topics, `flock`ed by the member for its life (the kernel releases it
+//!   when the process dies); its modification time is the member's heartbeat,
+//!   renewed at every look at the group (that is, while it polls);
 //! * `state`: the current generation and its members, replaced atomically under
 //!   `lock` (a `flock` held only while deciding);
-//! * `owner-<topic>-<partition>`: `flock`ed by the member consuming the partition.
+//! * `owner-<topic>-<partition>`: `flock`ed by the member consuming the partition,
+//!   holding its token.
 //!
 //! Every member, at most every [`SYNC_INTERVAL`], compares the live members with the
-//! generation's; if they differ it writes the next generation. Each member's
-//! partitions follow from the generation alone (Kafka's range assignment per topic,
-//! over the members sorted by token), so no leader is needed. A member consumes a
-//! partition only while it holds the partition's owner lock, so two members never
-//! consume one partition at once, whatever their timing: a newly assigned member
-//! waits until the previous owner let go (it does on noticing the new generation, or
-//! by dying).
+//! generation's; if they differ it writes the next generation. A member is live while
+//! its process holds its lock and its heartbeat is younger than its session timeout:
+//! a member that stopped polling (hung, or stuck in processing) drops out like a dead
+//! one. Each member's partitions follow from the generation alone (Kafka's range
+//! assignment per topic, over the members sorted by token), so no leader is needed.
+//! A member consumes a partition only while it owns the partition's owner file, so
+//! two members never consume one partition at once, whatever their timing: a newly
+//! assigned member waits until the previous owner let go (it does on noticing the
+//! new generation, or by dying), or takes the file over, under `lock`, from an owner
+//! whose session expired. A member that comes back finds its owner files replaced
+//! and its offset commits refused.
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::consumer::TopicPartition;
 use crate::error::{bail, Error, Result};
@@ -41,36 +50,51 @@ pub struct Member {
     dir: PathBuf,
     token: i64,
     topics: Vec<String>,
-    _liveness: File,
+    liveness: File,
     generation: Generation,
     owned: BTreeMap<TopicPartition, File>,
     last_sync: Option<Instant>,
 }
 
 impl Member {
-    /// Joins `group` with a subscription to `topics`.
-    pub fn join(store: &Store, group: &str, topics: &[String]) -> Result<Member> {
+    /// Joins `group` with a subscription to `topics`; the member drops out of the
+    /// group when it has not looked at it (polled) for `session_timeout`.
+    pub fn join(
+        store: &Store,
+        group: &str,
+        topics: &[String],
+        session_timeout: Duration,
+    ) -> Result<Member> {
         if topics.is_empty() {
             bail!(InvalidArgument, "subscribe needs at least one topic");
         }
         for t in topics {
             store.topic(t)?;
         }
-        let hex: String = group.bytes().map(|b| format!("{b:02x}")).collect();
-        let dir = store.path().join("groups").join(hex);
+        let dir = group_dir(store, group);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
         let token = ofs::random_token()?;
         let path = dir.join(format!("member-{token:016x}"));
-        let file = ofs::create_locked(&path, topics.join("\n").as_bytes())?;
+        let content = format!(
+            "{SESSION_TIMEOUT_KEY} {}\n{}",
+            session_timeout.as_millis(),
+            topics.join("\n")
+        );
+        let file = ofs::create_locked(&path, content.as_bytes())?;
         Ok(Member {
             dir,
             token,
             topics: topics.to_vec(),
-            _liveness: file,
+            liveness: file,
             generation: Generation::default(),
             owned: BTreeMap::new(),
             last_sync: None,
         })
+    }
+
+    /// This member's token (its id in the group).
+    pub fn token(&self) -> i64 {
+        self.token
     }
 
     /// The current generation's number.
@@ -85,11 +109,12 @@ impl Member {
             return Ok(None);
         }
         self.last_sync = Some(Instant::now());
-        let mut current = self.read_state()?;
+        self.heartbeat()?;
+        let mut current = read_state(&self.dir)?;
         let live = self.live_members()?;
         if current.members != live {
             let lock = self.lock()?;
-            current = self.read_state()?;
+            current = read_state(&self.dir)?;
             let live = self.live_members()?;
             if current.members != live {
                 current = Generation {
@@ -134,25 +159,100 @@ impl Member {
         Ok(mine)
     }
 
-    /// Takes the owner lock of `tp`; false while its previous owner still holds it.
+    /// Takes the owner file of `tp`; false while its previous owner still holds it
+    /// (and its session has not expired). True at once if this member owns it
+    /// already, and still does: its file was not taken over meanwhile.
     pub fn try_own(&mut self, tp: &TopicPartition) -> Result<bool> {
-        if self.owned.contains_key(tp) {
+        let path = self.owner_path(tp);
+        if self.still_owns(tp) {
             return Ok(true);
         }
-        let path = self
-            .dir
-            .join(format!("owner-{}-{}", tp.topic, tp.partition));
+        // Never owned, or taken over while this member was away.
+        self.owned.remove(tp);
         let file = ofs::open_rw(&path, true)?;
         if ofs::flock(&file, &path, FlockMode::Exclusive, false)? {
-            self.owned.insert(tp.clone(), file);
+            self.claim(tp, file, &path)?;
             return Ok(true);
         }
-        Ok(false)
+        let holder = read_token(&path);
+        if holder.is_some_and(|t| self.is_live(t)) {
+            return Ok(false);
+        }
+        // The holder's session expired: take the file over, under the group's lock so
+        // that a single member does.
+        let _lock = self.lock()?;
+        if read_token(&path) != holder || holder.is_some_and(|t| self.is_live(t)) {
+            return Ok(false);
+        }
+        let file = ofs::create_locked(&path, &self.token.to_be_bytes())?;
+        self.owned.insert(tp.clone(), file);
+        Ok(true)
+    }
+
+    /// Whether this member owns `tp` (its owner file was not taken over).
+    pub fn still_owns(&self, tp: &TopicPartition) -> bool {
+        self.owned
+            .get(tp)
+            .is_some_and(|f| same_file(f, &self.owner_path(tp)))
+    }
+
+    /// Takes the group's lock and returns, with the guard that keeps it, the
+    /// partitions of `tps` this member does not own any more (taken over while it
+    /// was away): an offset commit for the others made while the guard lives cannot
+    /// race with a takeover.
+    pub fn check_owned(
+        &mut self,
+        tps: &[TopicPartition],
+    ) -> Result<(OwnershipGuard, Vec<TopicPartition>)> {
+        let lock = self.lock()?;
+        let lost: Vec<TopicPartition> = tps
+            .iter()
+            .filter(|tp| !self.still_owns(tp))
+            .cloned()
+            .collect();
+        for tp in &lost {
+            self.owned.remove(tp);
+        }
+        Ok((OwnershipGuard { _lock: lock }, lost))
     }
 
     /// Lets go of `tp` (closing the file releases its lock).
     pub fn release(&mut self, tp: &TopicPartition) {
         self.owned.remove(tp);
+    }
+
+    fn claim(&mut self, tp: &TopicPartition, file: File, path: &Path) -> Result<()> {
+        file.set_len(0)
+            .map_err(|e| Error::io("truncate", path, e))?;
+        std::os::unix::fs::FileExt::write_all_at(&file, &self.token.to_be_bytes(), 0)
+            .map_err(|e| Error::io("write", path, e))?;
+        self.owned.insert(tp.clone(), file);
+        Ok(())
+    }
+
+    fn owner_path(&self, tp: &TopicPartition) -> PathBuf {
+        self.dir
+            .join(format!("owner-{}-{}", tp.topic, tp.partition))
+    }
+
+    /// Renews the heartbeat: the member file's modification time.
+    fn heartbeat(&self) -> Result<()> {
+        // SAFETY: a plain syscall on a descriptor we own; NULL means "now".
+        if unsafe { libc::futimens(self.liveness.as_raw_fd(), std::ptr::null()) } != 0 {
+            return Err(Error::io(
+                "touch",
+                &self.dir,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether member `token` is live: this one, or one whose process holds its
+    /// member file and whose heartbeat is within its session timeout.
+    fn is_live(&self, token: i64) -> bool {
+        token == self.token
+            || member_status(&self.dir.join(format!("member-{token:016x}"))) == MemberStatus::Live
     }
 
     fn lock(&self) -> Result<File> {
@@ -162,8 +262,8 @@ impl Member {
         Ok(file)
     }
 
-    /// Members whose liveness lock is held, with their subscriptions; files of dead
-    /// members are removed.
+    /// Live members with their subscriptions (this one always); files of dead
+    /// members are removed, members whose session expired are left out.
     fn live_members(&self) -> Result<BTreeMap<i64, Vec<String>>> {
         let mut live = BTreeMap::new();
         for entry in std::fs::read_dir(&self.dir).map_err(|e| Error::io("list", &self.dir, e))? {
@@ -177,42 +277,25 @@ impl Member {
                 continue;
             };
             let path = entry.path();
-            if token != self.token && !is_held(&path) {
-                let _ = std::fs::remove_file(&path);
-                continue;
-            }
-            let topics = std::fs::read_to_string(&path).unwrap_or_default();
-            live.insert(token, topics.lines().map(str::to_string).collect());
-        }
-        Ok(live)
-    }
-
-    fn read_state(&self) -> Result<Generation> {
-        let path = self.dir.join("state");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Generation::default()),
-            Err(e) => return Err(Error::io("read", &path, e)),
-        };
-        let mut generation = Generation::default();
-        for line in text.lines() {
-            let mut words = line.split(' ');
-            match words.next() {
-                Some("generation") => {
-                    generation.id = words.next().and_then(|w| w.parse().ok()).unwrap_or(0)
-                }
-                Some("member") => {
-                    if let Some(token) = words.next().and_then(|w| i64::from_str_radix(w, 16).ok())
-                    {
-                        generation
-                            .members
-                            .insert(token, words.map(str::to_string).collect());
+            if token != self.token {
+                match member_status(&path) {
+                    MemberStatus::Live => {}
+                    MemberStatus::Expired => continue,
+                    MemberStatus::Dead => {
+                        let _ = std::fs::remove_file(&path);
+                        continue;
                     }
                 }
-                _ => {}
             }
+            let content = std::fs::read_to_string(&path).unwrap_or_default();
+            let topics = content
+                .lines()
+                .filter(|l| !l.starts_with(SESSION_TIMEOUT_KEY))
+                .map(str::to_string)
+                .collect();
+            live.insert(token, topics);
         }
-        Ok(generation)
+        Ok(live)
     }
 
     fn write_state(&self, g: &Generation) -> Result<()> {
@@ -221,6 +304,133 @@ impl Member {
             text.push_str(&format!("member {token:016x} {}\n", topics.join(" ")));
         }
         ofs::write_atomic(&self.dir.join("state"), text.as_bytes())
+    }
+}
+
+/// Keeps a group's lock: see [`Member::check_owned`].
+pub struct OwnershipGuard {
+    _lock: File,
+}
+
+/// What a consumer passes to `send_offsets_to_transaction` (Kafka's
+/// `ConsumerGroupMetadata`): offsets sent with it are refused once the group has
+/// moved to another generation, so that a member that was away (hung, or too slow
+/// in processing) cannot commit offsets for partitions that moved on without it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupMetadata {
+    /// The group.
+    pub group_id: String,
+    /// The generation the consumer is in (-1 outside a subscription).
+    pub generation: i64,
+    /// The consumer's member token (0 outside a subscription).
+    pub member: i64,
+}
+
+impl GroupMetadata {
+    /// Checks that the group is still in this generation, with this member.
+    pub(crate) fn check_current(&self, store: &Store) -> Result<()> {
+        if self.generation < 0 {
+            return Ok(());
+        }
+        let current = read_state(&group_dir(store, &self.group_id))?;
+        if current.id != self.generation || !current.members.contains_key(&self.member) {
+            bail!(
+                StaleGeneration,
+                "group {:?} moved from generation {} to {} without this member: its offsets are refused",
+                self.group_id,
+                self.generation,
+                current.id
+            );
+        }
+        Ok(())
+    }
+}
+
+/// First line of a member file: its session timeout.
+const SESSION_TIMEOUT_KEY: &str = "session.timeout.ms";
+
+fn group_dir(store: &Store, group: &str) -> PathBuf {
+    let hex: String = group.bytes().map(|b| format!("{b:02x}")).collect();
+    store.path().join("groups").join(hex)
+}
+
+fn read_state(dir: &Path) -> Result<Generation> {
+    let path = dir.join("state");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Generation::default()),
+        Err(e) => return Err(Error::io("read", &path, e)),
+    };
+    let mut generation = Generation::default();
+    for line in text.lines() {
+        let mut words = line.split(' ');
+        match words.next() {
+            Some("generation") => {
+                generation.id = words.next().and_then(|w| w.parse().ok()).unwrap_or(0)
+            }
+            Some("member") => {
+                if let Some(token) = words.next().and_then(|w| i64::from_str_radix(w, 16).ok()) {
+                    generation
+                        .members
+                        .insert(token, words.map(str::to_string).collect());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(generation)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MemberStatus {
+    Live,
+    /// Its process holds the file, but its heartbeat is older than its session timeout.
+    Expired,
+    /// No process holds the file.
+    Dead,
+}
+
+fn member_status(path: &Path) -> MemberStatus {
+    if !is_held(path) {
+        return MemberStatus::Dead;
+    }
+    let Ok(meta) = std::fs::metadata(path) else {
+        return MemberStatus::Dead;
+    };
+    let timeout = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .next()?
+                .strip_prefix(SESSION_TIMEOUT_KEY)?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(Duration::MAX, Duration::from_millis);
+    let age = meta
+        .modified()
+        .ok()
+        .and_then(|m| SystemTime::now().duration_since(m).ok())
+        .unwrap_or_default();
+    if age > timeout {
+        MemberStatus::Expired
+    } else {
+        MemberStatus::Live
+    }
+}
+
+/// The token written in an owner file.
+fn read_token(path: &Path) -> Option<i64> {
+    let bytes = std::fs::read(path).ok()?;
+    Some(i64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+/// Whether `file` is still the file at `path` (not replaced by a takeover).
+fn same_file(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
     }
 }
 

@@ -62,6 +62,7 @@ pub use config::{
 };
 pub use consumer::{Consumer, ConsumerRecord, TopicPartition};
 pub use error::{Error, ErrorKind, Result};
+pub use group::GroupMetadata;
 pub use log::reader::{ReadBatch, Reader};
 pub use offsets::CommittedOffset;
 pub use partition::{AppendInfo, AppendOptions, Partition, PartitionMetrics};

@@ -87,6 +87,19 @@ impl OffsetStore {
             .cloned())
     }
 
+    /// Whether a transaction that is still open sent offsets of `group` for
+    /// `topic`/`partition` (Kafka's unstable offset commit): the committed offset may
+    /// still move when it ends.
+    pub fn has_pending(&self, group: &str, topic: &str, partition: u32) -> Result<bool> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        self.catch_up(&mut cache)?;
+        let key = (group.to_string(), topic.to_string(), partition);
+        Ok(cache
+            .pending
+            .values()
+            .any(|offsets| offsets.iter().any(|(k, _)| *k == key)))
+    }
+
     /// Commits `offsets` (topic, partition, offset, metadata) for `group`, as one
     /// batch: all or none become visible.
     pub fn commit(&self, group: &str, offsets: &[(&str, u32, i64, &str)]) -> Result<()> {

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Durability, ProducerConfig};
 use crate::consumer::TopicPartition;
 use crate::error::{bail, Error, ErrorKind, Result};
+use crate::group::GroupMetadata;
 use crate::log::producer_state::{last_seq, next_seq};
 use crate::offsets::{encode_key, encode_value};
 use crate::partition::{AppendInfo, AppendOptions, Partition};
@@ -337,9 +338,33 @@ impl Producer {
         Ok(())
     }
 
+    /// As [`send_offsets_to_transaction`](Self::send_offsets_to_transaction), with
+    /// the consumer's [`group_metadata`](crate::Consumer::group_metadata): refused
+    /// (`stale_generation`, and the transaction can only abort) when the group moved
+    /// to another generation without that consumer — a member that was away past its
+    /// session timeout cannot commit offsets of partitions consumed by others since.
+    /// The form to use with a consumer in a group (Kafka's KIP-447).
+    pub fn send_offsets_to_transaction_for(
+        &self,
+        offsets: &[(TopicPartition, i64)],
+        group: &GroupMetadata,
+    ) -> Result<()> {
+        if let Err(e) = group.check_current(&self.inner.store) {
+            // The transaction this was meant for can only abort.
+            if let Ok(mut state) = self.inner.lock_state() {
+                if state.txn.is_some() {
+                    note_failure(&mut state, &e);
+                }
+            }
+            return Err(e);
+        }
+        self.send_offsets_to_transaction(offsets, &group.group_id)
+    }
+
     /// Adds consumer offsets to the open transaction: committed for `group_id` if and
     /// when the transaction commits (Kafka's `sendOffsetsToTransaction`). Each offset
-    /// is the next one to consume.
+    /// is the next one to consume. Not checked against the group's generation: see
+    /// [`send_offsets_to_transaction_for`](Self::send_offsets_to_transaction_for).
     pub fn send_offsets_to_transaction(
         &self,
         offsets: &[(TopicPartition, i64)],

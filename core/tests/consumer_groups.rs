@@ -102,3 +102,131 @@ fn members_share_partitions_and_take_over_from_one_that_leaves() {
         );
     }
 }
+
+fn member_with(store: &Store, pairs: &[(&str, &str)]) -> Consumer {
+    let mut config = ConsumerConfig::from_pairs([
+        ("group.id", "g"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+        ("session.timeout.ms", "300"),
+    ])
+    .unwrap();
+    for (k, v) in pairs {
+        config.set(k, v).unwrap();
+    }
+    let mut c = Consumer::new(store, config).unwrap();
+    c.subscribe(&["t"]).unwrap();
+    c
+}
+
+#[test]
+fn a_member_that_stops_polling_loses_its_partitions_and_its_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_a = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    store_a
+        .create_topic("t", 4, TopicConfig::default())
+        .unwrap();
+    for p in 0..4 {
+        store_a
+            .partition("t", p)
+            .unwrap()
+            .append(&[Record::value(b"x")])
+            .unwrap();
+    }
+    let store_b = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let mut a = member_with(&store_a, &[]);
+    // Alone, a reads every partition's record.
+    assert_eq!(owned(&mut a), (0..4).collect());
+    let mut b = member_with(&store_b, &[]);
+    let t0 = Instant::now();
+    let mine_a = loop {
+        let (pa, pb) = (owned(&mut a), owned(&mut b));
+        if pa.len() == 2 && pb.len() == 2 {
+            break pa;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "never rebalanced");
+    };
+    let tp = TopicPartition::new("t", *mine_a.iter().next().unwrap());
+    assert_eq!(a.position(&tp).unwrap(), 1, "a read it while alone");
+    let metadata = a.group_metadata().unwrap();
+
+    // a stops polling (hung, or stuck processing) past its session timeout: b takes
+    // its partitions over and reads them from the committed offset (none: the start).
+    let t0 = Instant::now();
+    let mut read_by_b = BTreeSet::new();
+    while read_by_b.len() < 2 {
+        for r in b.poll(Duration::from_millis(30)).unwrap() {
+            if mine_a.contains(&r.partition) {
+                read_by_b.insert(r.partition);
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "b never took over a's partitions"
+        );
+    }
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(250),
+        "taken over after {took:?}, before a's session expired"
+    );
+    assert_eq!(b.assignment().len(), 4);
+
+    // a comes back: its commits are refused (by offset, and of what it read), and so
+    // are offsets sent in a transaction with its old group metadata.
+    assert_eq!(
+        a.commit_offsets(&[(tp.clone(), 1)]).unwrap_err().kind(),
+        ErrorKind::StaleGeneration
+    );
+    assert_eq!(a.commit().unwrap_err().kind(), ErrorKind::StaleGeneration);
+    assert_eq!(a.committed(&tp).unwrap(), None, "nothing committed for it");
+    let producer = oncelog::Producer::new(
+        &store_a,
+        oncelog::ProducerConfig::from_pairs([("transactional.id", "zombie")]).unwrap(),
+    )
+    .unwrap();
+    producer.init_transactions().unwrap();
+    producer.begin_transaction().unwrap();
+    let err = producer
+        .send_offsets_to_transaction_for(&[(tp.clone(), 1)], &metadata)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StaleGeneration);
+    assert!(err.txn_requires_abort());
+    assert_eq!(
+        producer.commit_transaction().unwrap_err().kind(),
+        ErrorKind::TransactionAborted
+    );
+    producer.abort_transaction().unwrap();
+    assert_eq!(a.committed(&tp).unwrap(), None);
+
+    // Polling again, a rejoins: the partitions are shared again, one owner each.
+    let t0 = Instant::now();
+    loop {
+        let (pa, pb) = (owned(&mut a), owned(&mut b));
+        if pa.len() == 2 && pb.len() == 2 {
+            assert!(pa.is_disjoint(&pb));
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "a never rejoined");
+    }
+    assert!(a.group_metadata().unwrap().generation > metadata.generation);
+}
+
+#[test]
+fn session_timeout_is_validated() {
+    for bad in ["0", "99", "soon"] {
+        assert_eq!(
+            ConsumerConfig::from_pairs([("session.timeout.ms", bad)])
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidConfig,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        ConsumerConfig::from_pairs([("session.timeout.ms", "6000")])
+            .unwrap()
+            .session_timeout_ms,
+        6000
+    );
+}

@@ -116,6 +116,24 @@ impl Proc {
         }
     }
 
+    /// Skips lines until one starts with `prefix` and returns it; panics (with the
+    /// child's stderr) if none comes within `timeout`.
+    pub fn expect_eventually(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.line(left) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) => {}
+                other => panic!(
+                    "{}: no line starting with {prefix:?} within {timeout:?} ({other:?}); stderr: {}",
+                    self.name,
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
     /// Sends SIGKILL unless the child was already reaped.
     pub fn kill(&mut self) {
         if self.status.is_none() {

@@ -13,7 +13,7 @@
 //! | `consume` | `poll <count> <first offset>` per non-empty poll, `processed <offset>` per record, `done` once the position reaches `--until` (after `close`) |
 //! | `transform` | `ready`, then `committed <next input offset>` after each transaction, `done` once all input is transformed |
 //! | `txn-hold` | `sent` after sending `--count` records in a transaction (over every partition with `--spread`); with `--commit`, `committing` and then (unless killed) `committed`; without, it waits to be killed |
-//! | `group-transform` | `ready`, then `committed <count>` after each transaction; runs until killed |
+//! | `group-transform` | `ready`, then `committed <count>` after each transaction (`refused <kind>` for one whose offsets were refused; `stalling`/`resumed` around a stall); runs until killed |
 //! | `produce-limited` | `ready`, then `ok <seq> <offset>` or `err <seq> <kind>` per record (delivery reports), `done` |
 //! | `follow` | as `read`, plus `batch <base> <last> <digest of its bytes>` before each batch's records, `jump <from> <to>` after each `offset_out_of_range`; ends with `done <count> <jumps> <sequence digest>` |
 //!
@@ -684,37 +684,54 @@ fn txn_hold(args: &Args) -> RoleResult {
     Ok(())
 }
 
-/// `group-transform --output O --id I [--process-us T]`: an exactly-once consume-transform-produce
-/// member of group `gt` subscribed to `--topic`: writes `<partition>:<offset>`
-/// records to `O` and the input offsets in the same transaction (transactional id
-/// `gt-I`), forever.
+/// `group-transform --output O --id I [--process-us T] [--session-ms S]
+/// [--txn-timeout-ms X] [--stall-after N --stall-ms M]`: an exactly-once consume-transform-produce member
+/// of group `gt` subscribed to `--topic`: writes `<partition>:<offset>` records to `O`
+/// and the input offsets in the same transaction (transactional id `gt-I`, offsets
+/// sent with the consumer's group metadata), forever. With `--stall-after N`, its
+/// `N`th transaction stalls `M` ms before sending its offsets; a transaction whose
+/// offsets are refused as stale, or whose producer was fenced, is aborted (by a new
+/// producer if need be).
 fn group_transform(args: &Args) -> RoleResult {
     let input = open(args)?;
     let store = input.store().clone();
     let output: String = args.get("output")?;
     let id: String = args.get("id")?;
     let pause = Duration::from_micros(args.get_or("process-us", 0)?);
+    let session_ms: String = args.get_or("session-ms", 45_000u64)?.to_string();
+    let stall_after: u64 = args.get_or("stall-after", u64::MAX)?;
+    let stall = Duration::from_millis(args.get_or("stall-ms", 0)?);
+    let txn_timeout: String = args.get_or("txn-timeout-ms", 60_000u64)?.to_string();
     let txn_id = format!("gt-{id}");
-    let producer = Producer::new(
-        &store,
-        ProducerConfig::from_pairs([("transactional.id", txn_id.as_str())])?,
-    )?;
-    producer.init_transactions()?;
+    let new_producer = || -> Result<Producer, oncelog::Error> {
+        let producer = Producer::new(
+            &store,
+            ProducerConfig::from_pairs([
+                ("transactional.id", txn_id.as_str()),
+                ("transaction.timeout.ms", txn_timeout.as_str()),
+            ])?,
+        )?;
+        producer.init_transactions()?;
+        Ok(producer)
+    };
+    let mut producer = new_producer()?;
     let config = ConsumerConfig::from_pairs([
         ("group.id", "gt"),
         ("delivery", "exactly-once"),
         ("auto.offset.reset", "earliest"),
         ("max.poll.records", "20"),
+        ("session.timeout.ms", session_ms.as_str()),
     ])?;
     let mut consumer = Consumer::new(&store, config)?;
     consumer.subscribe(&[input.topic()])?;
     say("ready");
-    let mut count = 0u64;
+    let (mut count, mut transactions) = (0u64, 0u64);
     loop {
         let records = consumer.poll(Duration::from_millis(100))?;
         if records.is_empty() {
             continue;
         }
+        let group = consumer.group_metadata()?;
         producer.begin_transaction()?;
         let mut next: std::collections::BTreeMap<(String, u32), i64> =
             std::collections::BTreeMap::new();
@@ -724,12 +741,35 @@ fn group_transform(args: &Args) -> RoleResult {
             next.insert((r.topic.clone(), r.partition), r.offset + 1);
             std::thread::sleep(pause);
         }
+        if transactions == stall_after {
+            // Stuck in processing, past the session timeout: the group moves on.
+            say("stalling");
+            std::thread::sleep(stall);
+            say("resumed");
+        }
         let offsets: Vec<(TopicPartition, i64)> = next
             .into_iter()
             .map(|((t, p), o)| (TopicPartition::new(t, p), o))
             .collect();
-        producer.send_offsets_to_transaction(&offsets, "gt")?;
-        producer.commit_transaction()?;
+        match producer
+            .send_offsets_to_transaction_for(&offsets, &group)
+            .and_then(|()| producer.commit_transaction())
+        {
+            Ok(()) => {}
+            Err(e) if e.txn_requires_abort() || e.kind() == oncelog::ErrorKind::ProducerFenced => {
+                say(&format!("refused {}", e.kind()));
+                // Aborted past its transaction.timeout.ms, the producer was fenced
+                // too: a new one takes over the transactional id.
+                if producer.abort_transaction().is_err() {
+                    producer = new_producer()?;
+                }
+                // Its records are polled again (by whichever member owns them now).
+                consumer.seek_to_committed()?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        transactions += 1;
         count += records.len() as u64;
         say(&format!("committed {count}"));
     }

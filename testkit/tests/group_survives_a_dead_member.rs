@@ -47,7 +47,7 @@ fn three_members_over_six_partitions_survive_the_death_of_one() {
         .collect();
     // Let every member commit something, then kill one mid-stream.
     for m in members.iter_mut() {
-        m.expect("committed", LONG);
+        m.expect_eventually("committed", LONG);
     }
     members[1].kill();
     members[1].wait(LONG);
