@@ -129,6 +129,7 @@ pub(crate) fn convert<'a>(records: &'a [oncelog_record_t], what: &str) -> FfiRes
     let mut parts = Vec::with_capacity(records.len());
     let mut size_bound = oncelog::record::BATCH_HEADER_LEN as u64;
     for (i, r) in records.iter().enumerate() {
+        // Argument names ("records[5].key") are only built for an error message.
         let at = |field: &str| {
             if records.len() == 1 {
                 format!("{what}.{field}")
@@ -136,8 +137,10 @@ pub(crate) fn convert<'a>(records: &'a [oncelog_record_t], what: &str) -> FfiRes
                 format!("{what}[{i}].{field}")
             }
         };
-        let key = bytes_arg(r.key, r.key_len, &at("key"))?;
-        let value = bytes_arg(r.value, r.value_len, &at("value"))?;
+        let key = renamed(bytes_arg(r.key, r.key_len, "key"), "key", || at("key"))?;
+        let value = renamed(bytes_arg(r.value, r.value_len, "value"), "value", || {
+            at("value")
+        })?;
         let timestamp = match r.timestamp {
             ONCELOG_TIMESTAMP_NOW => None,
             t if t >= 0 => Some(t),
@@ -148,17 +151,23 @@ pub(crate) fn convert<'a>(records: &'a [oncelog_record_t], what: &str) -> FfiRes
                 )))
             }
         };
-        let list = crate::args::array_arg(r.headers, r.header_count, &at("headers"))?;
         let start = headers.len();
-        for (j, h) in list.iter().enumerate() {
-            let key = str_arg(h.key, &format!("{}[{j}].key", at("headers")))?;
-            let value = bytes_arg(
-                h.value,
-                h.value_len,
-                &format!("{}[{j}].value", at("headers")),
+        if r.header_count > 0 {
+            let list = renamed(
+                crate::args::array_arg(r.headers, r.header_count, "headers"),
+                "headers",
+                || at("headers"),
             )?;
-            headers.push(Header { key, value });
-            size_bound += HEADER_OVERHEAD_BOUND + key.len() as u64 + h.value_len as u64;
+            for (j, h) in list.iter().enumerate() {
+                let key = renamed(str_arg(h.key, "key"), "key", || {
+                    format!("{}[{j}].key", at("headers"))
+                })?;
+                let value = renamed(bytes_arg(h.value, h.value_len, "value"), "value", || {
+                    format!("{}[{j}].value", at("headers"))
+                })?;
+                headers.push(Header { key, value });
+                size_bound += HEADER_OVERHEAD_BOUND + key.len() as u64 + h.value_len as u64;
+            }
         }
         size_bound += RECORD_OVERHEAD_BOUND + r.key_len as u64 + r.value_len as u64;
         parts.push(Parts {
@@ -172,6 +181,18 @@ pub(crate) fn convert<'a>(records: &'a [oncelog_record_t], what: &str) -> FfiRes
         headers,
         parts,
         size_bound,
+    })
+}
+
+/// Gives an argument error its full name: the checks in `args` start their messages
+/// with the name they were given, so a short one is swapped for `full()` on failure
+/// only, and the per-record hot path builds no strings.
+fn renamed<T>(r: FfiResult<T>, short: &str, full: impl FnOnce() -> String) -> FfiResult<T> {
+    r.map_err(|mut e| {
+        if let Some(rest) = e.message.strip_prefix(short) {
+            e.message = format!("{}{rest}", full());
+        }
+        e
     })
 }
 
