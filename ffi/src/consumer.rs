@@ -9,12 +9,11 @@
 //! forgets them (the next poll reads them again). Positions, commits and the
 //! at-least-once commit on close are therefore exactly what the application saw.
 
-use std::collections::VecDeque;
-use std::ffi::{c_char, CStr, CString};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::ffi::c_char;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use oncelog::{Consumer, ConsumerConfig, ConsumerRecord, Store, TopicPartition};
+use oncelog::{Consumer, ConsumerConfig, Store, TopicPartition};
 
 use crate::args::{array_arg, out_arg, str_arg, write_out};
 use crate::conf::{self, oncelog_conf_t};
@@ -22,7 +21,7 @@ use crate::error::{
     oncelog_err_t, oncelog_error_t, Failure, FfiResult, ONCELOG_ERR_CLOSED, ONCELOG_ERR_PANIC,
 };
 use crate::handle::{self, Opaque};
-use crate::message::{oncelog_message_t, Message};
+use crate::message::{oncelog_message_t, Cursor};
 use crate::panic::{call, infallible};
 use crate::store::{oncelog_store_t, store_arg};
 use crate::types::{
@@ -50,10 +49,8 @@ impl Opaque for oncelog_consumer_t {
 
 struct State {
     consumer: Consumer,
-    /// Records of the last core poll not handed out yet, in order.
-    buffer: VecDeque<ConsumerRecord>,
-    /// NUL-terminated topic names shared by the messages.
-    topics: Vec<Arc<CStr>>,
+    /// The records of the last core poll, as messages, until all are handed out.
+    buffer: Option<Cursor>,
     closed: bool,
     /// Set when a call panicked while holding the state: it may be inconsistent.
     broken: bool,
@@ -104,21 +101,31 @@ impl ConsumerHandle {
 
 impl State {
     /// Gives the records not handed out back to the core: each partition's position
-    /// moves to its first such record.
+    /// moves to its first such record, and the records are dropped (the next poll
+    /// reads them again).
     fn give_back(&mut self) -> FfiResult<()> {
-        while let Some(first) = self.buffer.front() {
-            let tp = TopicPartition::new(first.topic.clone(), first.partition);
-            self.consumer.seek(&tp, first.offset)?;
-            self.buffer
-                .retain(|r| r.partition != tp.partition || r.topic != tp.topic);
+        let Some(cursor) = self.buffer.as_ref() else {
+            return Ok(());
+        };
+        let mut firsts: Vec<(TopicPartition, i64)> = Vec::new();
+        for r in cursor.remaining() {
+            if !firsts
+                .iter()
+                .any(|(tp, _)| tp.partition == r.partition && tp.topic == r.topic)
+            {
+                firsts.push((TopicPartition::new(r.topic.clone(), r.partition), r.offset));
+            }
         }
+        for (tp, offset) in &firsts {
+            self.consumer.seek(tp, *offset)?;
+        }
+        self.buffer = None;
         Ok(())
     }
 
-    /// Forgets the records of `tp` not handed out (the caller moves its position).
-    fn forget(&mut self, tp: &TopicPartition) {
-        self.buffer
-            .retain(|r| r.partition != tp.partition || r.topic != tp.topic);
+    /// Whether a message is waiting in the buffer.
+    fn has_buffered(&self) -> bool {
+        self.buffer.as_ref().is_some_and(|c| !c.is_empty())
     }
 
     /// Fills the buffer from the core, waiting up to `timeout_ms` (-1: no limit) for
@@ -133,34 +140,22 @@ impl State {
                 )))
             }
         };
+        self.buffer = None;
         loop {
             let records = self.consumer.poll(slice)?;
-            if !records.is_empty() || timeout_ms != -1 {
-                self.buffer.extend(records);
+            if !records.is_empty() {
+                self.buffer = Some(Cursor::new(records));
+                return Ok(());
+            }
+            if timeout_ms != -1 {
                 return Ok(());
             }
         }
     }
 
-    /// The next buffered record as a message.
-    fn next_message(&mut self) -> Option<Message> {
-        let record = self.buffer.pop_front()?;
-        let topic = match self
-            .topics
-            .iter()
-            .find(|t| t.to_bytes() == record.topic.as_bytes())
-        {
-            Some(t) => t.clone(),
-            None => {
-                // Topic names are ASCII without NUL (Kafka's naming rules).
-                let t: Arc<CStr> = CString::new(record.topic.as_str())
-                    .unwrap_or_default()
-                    .into();
-                self.topics.push(t.clone());
-                t
-            }
-        };
-        Some(Message::new(record, topic))
+    /// The next buffered message, now the caller's.
+    fn next_message(&mut self) -> Option<*mut oncelog_message_t> {
+        self.buffer.as_mut()?.take()
     }
 }
 
@@ -192,8 +187,7 @@ pub extern "C" fn oncelog_consumer_new(
             store: store.clone(),
             state: Mutex::new(State {
                 consumer,
-                buffer: VecDeque::new(),
-                topics: Vec::new(),
+                buffer: None,
                 closed: false,
                 broken: false,
             }),
@@ -274,13 +268,10 @@ pub extern "C" fn oncelog_consumer_poll(
         let c = consumer_arg(consumer)?;
         out_arg(message_out, "message_out")?;
         let mut state = c.state(false)?;
-        if state.buffer.is_empty() {
+        if !state.has_buffered() {
             state.refill(timeout_ms)?;
         }
-        let message = match state.next_message() {
-            Some(m) => handle::into_raw(m),
-            None => std::ptr::null_mut(),
-        };
+        let message = state.next_message().unwrap_or(std::ptr::null_mut());
         write_out(message_out, message);
         Ok(())
     })
@@ -308,7 +299,7 @@ pub extern "C" fn oncelog_consumer_poll_batch(
         out_arg(messages, "messages")?;
         array_arg(messages.cast_const(), capacity, "messages")?;
         let mut state = c.state(false)?;
-        if state.buffer.is_empty() {
+        if !state.has_buffered() {
             state.refill(timeout_ms)?;
         }
         let mut n = 0;
@@ -316,7 +307,7 @@ pub extern "C" fn oncelog_consumer_poll_batch(
             let Some(m) = state.next_message() else { break };
             // SAFETY: `messages` has room for `capacity` pointers (the C contract,
             // its size checked above).
-            unsafe { messages.add(n).write(handle::into_raw(m)) };
+            unsafe { messages.add(n).write(m) };
             n += 1;
         }
         write_out(count_out, n);
@@ -378,8 +369,8 @@ pub extern "C" fn oncelog_consumer_seek(
             )))
             }
         };
+        state.give_back()?;
         state.consumer.seek(&tp, offset)?;
-        state.forget(&tp);
         Ok(())
     })
 }
@@ -399,11 +390,11 @@ pub extern "C" fn oncelog_consumer_position(
         let tp = types::topic_partition(topic, partition)?;
         out_arg(offset_out, "offset_out")?;
         let mut state = c.state(false)?;
-        let buffered = state
-            .buffer
-            .iter()
-            .find(|r| r.partition == tp.partition && r.topic == tp.topic)
-            .map(|r| r.offset);
+        let buffered = state.buffer.as_ref().and_then(|b| {
+            b.remaining()
+                .find(|r| r.partition == tp.partition && r.topic == tp.topic)
+                .map(|r| r.offset)
+        });
         let position = match buffered {
             Some(o) => o,
             None => state.consumer.position(&tp)?,

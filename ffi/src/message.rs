@@ -1,8 +1,12 @@
 //! `oncelog_message_t`: one consumed record, owned by the caller, with borrowed
 //! views of its fields.
 
-use std::ffi::{c_char, c_void, CStr, CString};
-use std::sync::{Arc, OnceLock};
+use std::cell::UnsafeCell;
+use std::ffi::{c_char, c_void, CString};
+use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use oncelog::ConsumerRecord;
 
@@ -20,27 +24,164 @@ pub struct oncelog_message_t {
     _opaque: [u8; 0],
 }
 
-/// What an `oncelog_message_t` points to.
+/// What an `oncelog_message_t` points to: a slot of a [`Chunk`] (a
+/// `ManuallyDrop<Message>`, which has the same layout).
 pub struct Message {
     record: ConsumerRecord,
-    /// The topic, NUL-terminated, shared by the messages of a consumer.
-    topic: Arc<CStr>,
+    /// Index of the topic's NUL-terminated name in the chunk.
+    topic: usize,
     /// Header keys, NUL-terminated, made on the first header access.
     header_keys: OnceLock<Vec<CString>>,
+    chunk: NonNull<Chunk>,
 }
 
 impl Opaque for oncelog_message_t {
     type Inner = Message;
 }
 
-impl Message {
-    /// A message of `record`, whose topic is `topic`.
-    pub fn new(record: ConsumerRecord, topic: Arc<CStr>) -> Message {
-        Message {
-            record,
-            topic,
-            header_keys: OnceLock::new(),
+/// The messages of one core poll, in one allocation instead of one per message: a
+/// message is a slot, and the chunk is freed when its last reference is released:
+/// each slot is one (released when its message is destroyed, or dropped unread by
+/// the consumer), and the consumer's cursor is one more, so the chunk outlives the
+/// cursor even when every message was handed out and destroyed. Slots are disjoint,
+/// so messages of one chunk may be read and destroyed from different threads.
+pub struct Chunk {
+    /// References not released yet: unreleased slots, plus one for the cursor.
+    live: AtomicUsize,
+    slots: Box<[UnsafeCell<ManuallyDrop<Message>>]>,
+    /// The NUL-terminated topic names the slots refer to.
+    topics: Vec<CString>,
+}
+
+// SAFETY: a slot is used by one owner at a time (the consumer until it hands the
+// message out, then the message's holder); the shared parts are immutable or atomic.
+unsafe impl Send for Chunk {}
+// SAFETY: as above.
+unsafe impl Sync for Chunk {}
+// SAFETY: a message only reads its own slot and its chunk's immutable topics; its
+// release goes through the chunk's atomic count.
+unsafe impl Send for Message {}
+// SAFETY: as above; `header_keys` is a `OnceLock`.
+unsafe impl Sync for Message {}
+
+/// A consumer's cursor over a chunk: slots `next..` are still the consumer's.
+pub(crate) struct Cursor {
+    chunk: NonNull<Chunk>,
+    next: usize,
+}
+
+// SAFETY: the cursor owns its slots; see `Chunk`.
+unsafe impl Send for Cursor {}
+
+impl Cursor {
+    /// A chunk of `records` (not empty), all of its slots owned by the cursor.
+    pub(crate) fn new(records: Vec<ConsumerRecord>) -> Cursor {
+        let mut topics: Vec<CString> = Vec::new();
+        let placeholder = NonNull::dangling();
+        let slots: Box<[_]> = records
+            .into_iter()
+            .map(|record| {
+                let topic = match topics
+                    .iter()
+                    .position(|t| t.as_bytes() == record.topic.as_bytes())
+                {
+                    Some(i) => i,
+                    None => {
+                        // Topic names are ASCII without NUL (Kafka's naming rules).
+                        topics.push(CString::new(record.topic.as_str()).unwrap_or_default());
+                        topics.len() - 1
+                    }
+                };
+                UnsafeCell::new(ManuallyDrop::new(Message {
+                    record,
+                    topic,
+                    header_keys: OnceLock::new(),
+                    chunk: placeholder,
+                }))
+            })
+            .collect();
+        let chunk = Box::new(Chunk {
+            live: AtomicUsize::new(slots.len() + 1),
+            slots,
+            topics,
+        });
+        let chunk = NonNull::from(Box::leak(chunk));
+        // SAFETY: the chunk was just made; nothing else refers to its slots yet.
+        for slot in unsafe { chunk.as_ref() }.slots.iter() {
+            // SAFETY: as above.
+            unsafe { (*slot.get().cast::<Message>()).chunk = chunk };
         }
+        Cursor { chunk, next: 0 }
+    }
+
+    fn chunk(&self) -> &Chunk {
+        // SAFETY: the cursor holds a reference to the chunk until `drop`.
+        unsafe { self.chunk.as_ref() }
+    }
+
+    /// The records still in the cursor, in order.
+    pub(crate) fn remaining(&self) -> impl Iterator<Item = &ConsumerRecord> + '_ {
+        // SAFETY: slots `next..` are the cursor's own.
+        self.chunk().slots[self.next..]
+            .iter()
+            .map(|slot| unsafe { &(*slot.get().cast::<Message>()).record })
+    }
+
+    /// Whether every slot was handed out.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.next == self.chunk().slots.len()
+    }
+
+    /// Hands out the next message: its slot now belongs to the caller, who releases it
+    /// with `oncelog_message_destroy`.
+    pub(crate) fn take(&mut self) -> Option<*mut oncelog_message_t> {
+        let slot: *mut oncelog_message_t = self.chunk().slots.get(self.next)?.get().cast();
+        self.next += 1;
+        Some(slot)
+    }
+}
+
+impl Drop for Cursor {
+    /// Drops the messages not handed out, and releases their slots and the cursor's
+    /// own reference.
+    fn drop(&mut self) {
+        let len = self.chunk().slots.len();
+        let left = len - self.next;
+        for slot in &self.chunk().slots[self.next..] {
+            // SAFETY: slots `next..` are the cursor's own, dropped once here.
+            unsafe { ManuallyDrop::drop(&mut *slot.get()) };
+        }
+        self.next = len;
+        // SAFETY: the cursor gives up its `left` slots and its reference.
+        unsafe { release(self.chunk, left + 1) };
+    }
+}
+
+/// Releases `n` references to `chunk` (slots or the cursor's), freeing it with the
+/// last.
+///
+/// # Safety
+///
+/// The caller owned `n` unreleased references to `chunk` and does not use them
+/// again.
+unsafe fn release(chunk: NonNull<Chunk>, n: usize) {
+    // SAFETY: the chunk is alive until its count reaches 0.
+    if unsafe { chunk.as_ref() }
+        .live
+        .fetch_sub(n, Ordering::Release)
+        == n
+    {
+        fence(Ordering::Acquire);
+        // SAFETY: the last slot is released; the chunk came from `Box::leak`. Its
+        // slots are `ManuallyDrop`, each already dropped by its owner.
+        drop(unsafe { Box::from_raw(chunk.as_ptr()) });
+    }
+}
+
+impl Message {
+    fn topic(&self) -> &CString {
+        // SAFETY: the chunk outlives its unreleased slots, this one included.
+        &unsafe { self.chunk.as_ref() }.topics[self.topic]
     }
 
     fn header_keys(&self) -> &[CString] {
@@ -79,7 +220,7 @@ fn view(bytes: Option<&Vec<u8>>, len_out: *mut usize) -> *const c_void {
 #[no_mangle]
 pub extern "C" fn oncelog_message_topic(message: *const oncelog_message_t) -> *const c_char {
     infallible(std::ptr::null(), || {
-        handle::get(message, "message").map_or(std::ptr::null(), |m| m.topic.as_ptr())
+        handle::get(message, "message").map_or(std::ptr::null(), |m| m.topic().as_ptr())
     })
 }
 
@@ -184,7 +325,16 @@ pub extern "C" fn oncelog_message_header(
 #[no_mangle]
 pub extern "C" fn oncelog_message_destroy(message: *mut oncelog_message_t) {
     infallible((), || {
-        // SAFETY: the caller passes a message this library created and gives it up.
-        unsafe { handle::free(message) }
+        if message.is_null() {
+            return;
+        }
+        let slot = message.cast::<ManuallyDrop<Message>>();
+        // SAFETY: the caller passes a message this library handed out and gives it
+        // up: its slot is dropped once, then released.
+        unsafe {
+            let chunk = (*slot.cast::<Message>()).chunk;
+            ManuallyDrop::drop(&mut *slot);
+            release(chunk, 1);
+        }
     })
 }

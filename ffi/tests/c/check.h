@@ -84,6 +84,7 @@ int64_t produce_str(oncelog_producer_t *p, const char *topic, int32_t partition,
     X(poll_and_assign_reject_bad_arguments)                                                        \
     X(message_accessors_borrow_from_the_message)                                                   \
     X(poll_batch_hands_out_up_to_capacity)                                                         \
+    X(messages_outlive_their_consumer_on_any_thread)                                               \
     X(seek_and_position_follow_what_was_handed_out)                                                \
     X(commit_commits_only_what_was_handed_out)                                                     \
     X(close_commits_and_later_calls_fail_closed)                                                   \

@@ -4,6 +4,7 @@
 
 #include "check.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -409,4 +410,37 @@ void test_subscribe_shares_partitions_between_members(void) {
     oncelog_consumer_destroy(a);
     oncelog_consumer_destroy(b);
     oncelog_store_destroy(store);
+}
+
+static void *destroy_all(void *arg) {
+    oncelog_message_t **msgs = arg;
+    for (int i = 0; i < 6; i++) {
+        oncelog_message_destroy(msgs[i]);
+    }
+    return NULL;
+}
+
+void test_messages_outlive_their_consumer_on_any_thread(void) {
+    oncelog_error_t *err = NULL;
+    oncelog_store_t *store = store_with_records(1, 10);
+    oncelog_consumer_t *c = reader(store, "t", 0, 0);
+    oncelog_message_t *msgs[6];
+    size_t n = 0;
+    /* One core poll reads all 10; 6 are handed out, 4 stay in the consumer. */
+    OK(oncelog_consumer_poll_batch(c, 1000, msgs, 6, &n, &err));
+    CHECK(n == 6);
+    oncelog_consumer_destroy(c); /* drops the 4 unread ones */
+    oncelog_store_destroy(store);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = 0;
+        const char *v = oncelog_message_value(msgs[i], &len);
+        char want[8];
+        snprintf(want, sizeof want, "v%d", (int)i);
+        CHECK(v != NULL && len == strlen(want) && memcmp(v, want, len) == 0);
+        CHECK(strcmp(oncelog_message_topic(msgs[i]), "t") == 0);
+    }
+    /* Destroyed on another thread, the last one freeing what they shared. */
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, destroy_all, msgs) == 0);
+    pthread_join(t, NULL);
 }
