@@ -450,6 +450,9 @@ fn close(state: &mut State) -> FfiResult<()> {
     if state.closed {
         return Ok(());
     }
+    // If giving back fails (a seek to an offset retention just deleted), the core's
+    // close still commits its positions, past records never handed out; those
+    // records are gone from the log anyway. The error is returned.
     let given_back = state.give_back();
     state.closed = true;
     state.consumer.close()?;

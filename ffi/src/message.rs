@@ -20,6 +20,8 @@ use crate::panic::{call, infallible};
 /// `oncelog_message_destroy`. It owns its bytes: it stays valid after its consumer
 /// and store are destroyed. Every pointer its accessors return is borrowed from it
 /// and valid until `oncelog_message_destroy`. Immutable: may be read from any thread.
+/// The messages of one poll share a small block of memory (about 160 bytes per
+/// message, not their keys and values), freed when the last of them is destroyed.
 pub struct oncelog_message_t {
     _opaque: [u8; 0],
 }
