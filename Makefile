@@ -10,19 +10,38 @@ MAKEFLAGS += --no-print-directory
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 EXAMPLE_DIR := target/example-store
+PREFIX ?= /usr/local
 
 .PHONY: help
 help: ## list the targets
 	@echo "usage: make <target>"
 	@echo
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: test
-test: venv ## run every check and test: fmt, clippy, cargo test, pytest (what CI runs)
+test: venv ## run every check and test: fmt, clippy, cargo test, pytest, the C side (what CI runs)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo test --workspace --locked
 	bash scripts/pytest.sh $(PYTHON) tests/python
+	$(MAKE) c-test
+
+.PHONY: c-test
+c-test: ## the C library: install into target/c-install, header, examples, C tests under valgrind, ABI, Node.js
+	bash scripts/c-test.sh
+
+.PHONY: header
+header: ## regenerate include/oncelog.h from ffi/ with cbindgen
+	ONCELOG_WRITE_HEADER=1 cargo test --locked --quiet -p oncelog-ffi --test header
+
+.PHONY: install
+install: ## install liboncelog, oncelog.h and oncelog.pc under PREFIX (default /usr/local)
+	bash scripts/install.sh $(PREFIX)
+
+.PHONY: abi-baseline
+abi-baseline: ## rewrite abi/ from the current library (a deliberate ABI change; see docs/ABI.md)
+	bash scripts/install.sh --debug target/c-install
+	bash scripts/abi-check.sh target/c-install --update
 
 .PHONY: check
 check: test ## same as test
@@ -41,6 +60,10 @@ example: ## write a small Kafka-format store with core/examples/kafka_fixture.rs
 bench: ## run the benchmarks (release build)
 	cargo run --release -p oncelog-bench --locked
 
+.PHONY: bench-c
+bench-c: ## the batched-append and read-all workloads through the C API next to the Rust API
+	bash scripts/bench-c.sh
+
 .PHONY: fmt
 fmt: ## format the Rust code
 	cargo fmt --all
@@ -49,6 +72,7 @@ fmt: ## format the Rust code
 clean: ## remove build output and Python caches (keeps .venv)
 	cargo clean
 	find tests -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -rf examples/node/node_modules
 
 .PHONY: distclean
 distclean: clean ## clean, and remove .venv too
