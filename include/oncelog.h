@@ -141,6 +141,13 @@ typedef struct oncelog_consumer_t oncelog_consumer_t;
 typedef struct oncelog_error_t oncelog_error_t;
 
 /**
+ * A consumer's group metadata: its group, and the generation and member it is in,
+ * for `oncelog_send_offsets_to_transaction_for`. Owned by the caller, freed with
+ * `oncelog_group_metadata_destroy`; immutable, so any thread may use it.
+ */
+typedef struct oncelog_group_metadata_t oncelog_group_metadata_t;
+
+/**
  * A consumed message. Returned by `oncelog_consumer_poll` and
  * `oncelog_consumer_poll_batch`; owned by the caller and freed with
  * `oncelog_message_destroy`. It owns its bytes: it stays valid after its consumer
@@ -541,6 +548,29 @@ oncelog_err_t oncelog_consumer_committed(struct oncelog_consumer_t *consumer,
                                          struct oncelog_error_t **err_out);
 
 /**
+ * Moves every assigned partition back to its committed offset: the messages
+ * polled since are polled again. What an exactly-once loop does after
+ * `oncelog_abort_transaction`, so that the aborted transaction's input is
+ * processed again.
+ */
+oncelog_err_t oncelog_consumer_seek_to_committed(struct oncelog_consumer_t *consumer,
+                                                 struct oncelog_error_t **err_out);
+
+/**
+ * Stores in `*metadata_out` a new group metadata object of the consumer (which
+ * needs `group.id`): offsets sent with it are refused once the group moved to
+ * another generation without this consumer.
+ */
+oncelog_err_t oncelog_consumer_group_metadata(struct oncelog_consumer_t *consumer,
+                                              struct oncelog_group_metadata_t **metadata_out,
+                                              struct oncelog_error_t **err_out);
+
+/**
+ * Frees a group metadata object; NULL is ignored.
+ */
+void oncelog_group_metadata_destroy(struct oncelog_group_metadata_t *metadata);
+
+/**
  * Closes the consumer: commits as the commit mode says (auto-commit and
  * at-least-once commit the position after the last message handed out) and leaves
  * the group, so the other members take its partitions over. Later calls on it
@@ -783,6 +813,21 @@ oncelog_err_t oncelog_send_offsets_to_transaction(struct oncelog_producer_t *pro
                                                   size_t count,
                                                   const char *group_id,
                                                   struct oncelog_error_t **err_out);
+
+/**
+ * As `oncelog_send_offsets_to_transaction`, for the consumer whose group metadata
+ * is `metadata` (from `oncelog_consumer_group_metadata`, still owned by the
+ * caller): refused with `ONCELOG_ERR_STALE_GENERATION` (the transaction can then
+ * only abort) when the group moved to another generation without that consumer,
+ * so that a consumer that was away past its `session.timeout.ms` cannot commit
+ * offsets of partitions others consumed meanwhile. The form to use with a consumer
+ * in a group (Kafka's KIP-447).
+ */
+oncelog_err_t oncelog_send_offsets_to_transaction_for(struct oncelog_producer_t *producer,
+                                                      const struct oncelog_topic_partition_offset_t *offsets,
+                                                      size_t count,
+                                                      const struct oncelog_group_metadata_t *metadata,
+                                                      struct oncelog_error_t **err_out);
 
 /**
  * Commits the open transaction: buffered records are appended, then every

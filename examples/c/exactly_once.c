@@ -125,18 +125,34 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < n; i++) {
             oncelog_message_destroy(batch[i]);
         }
+        /* With the group metadata, offsets are refused if the group moved on
+         * without this consumer (it was away past session.timeout.ms). */
+        oncelog_group_metadata_t *group = NULL;
         if (rc == ONCELOG_ERR_OK) {
-            rc = oncelog_send_offsets_to_transaction(producer, next, parts, "shouter", &err);
+            rc = oncelog_consumer_group_metadata(consumer, &group, &err);
         }
+        if (rc == ONCELOG_ERR_OK) {
+            rc = oncelog_send_offsets_to_transaction_for(producer, next, parts, group, &err);
+        }
+        oncelog_group_metadata_destroy(group);
         if (rc == ONCELOG_ERR_OK) {
             rc = oncelog_commit_transaction(producer, &err);
         }
-        if (rc != ONCELOG_ERR_OK) {
-            /* Nothing of this batch is visible; a restart resumes from the offsets
-             * of the last committed transaction. */
-            if (oncelog_error_txn_requires_abort(err)) {
-                oncelog_abort_transaction(producer, NULL);
+        if (rc != ONCELOG_ERR_OK && oncelog_error_txn_requires_abort(err)) {
+            /* Nothing of this batch is visible: abort, and poll it again from the
+             * committed offsets (if this consumer still owns its partitions). */
+            oncelog_error_destroy(err);
+            err = NULL;
+            rc = oncelog_abort_transaction(producer, &err);
+            if (rc == ONCELOG_ERR_OK) {
+                rc = oncelog_consumer_seek_to_committed(consumer, &err);
             }
+            if (rc == ONCELOG_ERR_OK) {
+                continue;
+            }
+        }
+        if (rc != ONCELOG_ERR_OK) {
+            /* A restart resumes from the offsets of the last committed transaction. */
             return fail("the transaction", err);
         }
         total += (long)n;

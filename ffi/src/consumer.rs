@@ -429,6 +429,70 @@ pub extern "C" fn oncelog_consumer_committed(
     })
 }
 
+/// Moves every assigned partition back to its committed offset: the messages
+/// polled since are polled again. What an exactly-once loop does after
+/// `oncelog_abort_transaction`, so that the aborted transaction's input is
+/// processed again.
+#[no_mangle]
+pub extern "C" fn oncelog_consumer_seek_to_committed(
+    consumer: *mut oncelog_consumer_t,
+    err_out: *mut *mut oncelog_error_t,
+) -> oncelog_err_t {
+    call(err_out, || {
+        let c = consumer_arg(consumer)?;
+        let mut state = c.state(false)?;
+        state.buffer = None;
+        state.consumer.seek_to_committed()?;
+        Ok(())
+    })
+}
+
+/// A consumer's group metadata: its group, and the generation and member it is in,
+/// for `oncelog_send_offsets_to_transaction_for`. Owned by the caller, freed with
+/// `oncelog_group_metadata_destroy`; immutable, so any thread may use it.
+pub struct oncelog_group_metadata_t {
+    _opaque: [u8; 0],
+}
+
+impl Opaque for oncelog_group_metadata_t {
+    type Inner = oncelog::GroupMetadata;
+}
+
+/// Stores in `*metadata_out` a new group metadata object of the consumer (which
+/// needs `group.id`): offsets sent with it are refused once the group moved to
+/// another generation without this consumer.
+#[no_mangle]
+pub extern "C" fn oncelog_consumer_group_metadata(
+    consumer: *mut oncelog_consumer_t,
+    metadata_out: *mut *mut oncelog_group_metadata_t,
+    err_out: *mut *mut oncelog_error_t,
+) -> oncelog_err_t {
+    call(err_out, || {
+        let c = consumer_arg(consumer)?;
+        out_arg(metadata_out, "metadata_out")?;
+        let metadata = c.state(false)?.consumer.group_metadata()?;
+        write_out(metadata_out, handle::into_raw(metadata));
+        Ok(())
+    })
+}
+
+/// Frees a group metadata object; NULL is ignored.
+#[no_mangle]
+pub extern "C" fn oncelog_group_metadata_destroy(metadata: *mut oncelog_group_metadata_t) {
+    infallible((), || {
+        // SAFETY: the header's contract: NULL, or a metadata object from
+        // `oncelog_consumer_group_metadata` not freed before.
+        unsafe { handle::free(metadata) }
+    })
+}
+
+/// The group metadata behind `metadata` (non-NULL).
+pub(crate) fn metadata_arg<'a>(
+    metadata: *const oncelog_group_metadata_t,
+) -> FfiResult<&'a oncelog::GroupMetadata> {
+    handle::get(metadata, "metadata")
+}
+
 /// Closes the consumer: commits as the commit mode says (auto-commit and
 /// at-least-once commit the position after the last message handed out) and leaves
 /// the group, so the other members take its partitions over. Later calls on it

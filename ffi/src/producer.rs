@@ -437,6 +437,31 @@ pub extern "C" fn oncelog_send_offsets_to_transaction(
     })
 }
 
+/// As `oncelog_send_offsets_to_transaction`, for the consumer whose group metadata
+/// is `metadata` (from `oncelog_consumer_group_metadata`, still owned by the
+/// caller): refused with `ONCELOG_ERR_STALE_GENERATION` (the transaction can then
+/// only abort) when the group moved to another generation without that consumer,
+/// so that a consumer that was away past its `session.timeout.ms` cannot commit
+/// offsets of partitions others consumed meanwhile. The form to use with a consumer
+/// in a group (Kafka's KIP-447).
+#[no_mangle]
+pub extern "C" fn oncelog_send_offsets_to_transaction_for(
+    producer: *mut oncelog_producer_t,
+    offsets: *const oncelog_topic_partition_offset_t,
+    count: usize,
+    metadata: *const crate::consumer::oncelog_group_metadata_t,
+    err_out: *mut *mut oncelog_error_t,
+) -> oncelog_err_t {
+    call(err_out, || {
+        let p = producer_arg(producer)?;
+        let list = types::offsets_list(array_arg(offsets, count, "offsets")?, "offsets")?;
+        let metadata = crate::consumer::metadata_arg(metadata)?;
+        p.producer
+            .send_offsets_to_transaction_for(&list, metadata)?;
+        Ok(())
+    })
+}
+
 /// Commits the open transaction: buffered records are appended, then every
 /// partition it wrote to (and the offsets sent) is committed at once. If a send in
 /// the transaction failed, nothing commits: `ONCELOG_ERR_TRANSACTION_ABORTED`, with

@@ -79,6 +79,7 @@ int64_t produce_str(oncelog_producer_t *p, const char *topic, int32_t partition,
     X(commit_shows_records_and_offsets_abort_hides_them)                                           \
     X(a_failed_send_requires_abort)                                                                \
     X(a_newer_producer_fences_the_older_one)                                                       \
+    X(offsets_with_stale_group_metadata_are_refused)                                               \
     X(consumer_new_checks_arguments_and_config)                                                    \
     X(poll_returns_messages_in_order_then_null_on_timeout)                                         \
     X(poll_and_assign_reject_bad_arguments)                                                        \

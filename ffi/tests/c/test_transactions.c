@@ -184,3 +184,81 @@ void test_a_newer_producer_fences_the_older_one(void) {
     oncelog_producer_destroy(newer);
     oncelog_store_destroy(store);
 }
+
+static oncelog_consumer_t *member(oncelog_store_t *store) {
+    oncelog_error_t *err = NULL;
+    const char *const pairs[][2] = {
+        {"group.id", "members"}, {"delivery", "exactly-once"}, {"auto.offset.reset", "earliest"}};
+    oncelog_conf_t *conf = conf_of(3, pairs);
+    oncelog_consumer_t *c = NULL;
+    OK(oncelog_consumer_new(store, conf, &c, &err));
+    oncelog_conf_destroy(conf);
+    const char *topics[] = {"in"};
+    OK(oncelog_consumer_subscribe(c, topics, 1, &err));
+    return c;
+}
+
+void test_offsets_with_stale_group_metadata_are_refused(void) {
+    oncelog_error_t *err = NULL;
+    oncelog_store_t *store = open_store_with_topic("in", 2, NULL);
+    OK(oncelog_topic_create(store, "out", 1, NULL, &err));
+    oncelog_producer_t *in = NULL;
+    OK(oncelog_producer_new(store, NULL, &in, &err));
+    CHECK(produce_str(in, "in", 0, NULL, "a") == 0);
+    CHECK(produce_str(in, "in", 1, NULL, "b") == 0);
+    oncelog_producer_destroy(in);
+
+    oncelog_consumer_t *first = member(store);
+    oncelog_message_t *m = NULL;
+    OK(oncelog_consumer_poll(first, 2000, &m, &err));
+    CHECK(m != NULL);
+    oncelog_topic_partition_offset_t offs[1] = {{"in", oncelog_message_partition(m), 1}};
+    oncelog_message_destroy(m);
+    oncelog_group_metadata_t *stale = NULL;
+    OK(oncelog_consumer_group_metadata(first, &stale, &err));
+
+    /* A second member joins: the group moves to a new generation. */
+    oncelog_consumer_t *second = member(store);
+    OK(oncelog_consumer_poll(second, 300, &m, &err));
+    oncelog_message_destroy(m);
+
+    oncelog_producer_t *p = txn_producer(store, "stale");
+    OK(oncelog_init_transactions(p, &err));
+    OK(oncelog_begin_transaction(p, &err));
+    CHECK(produce_str(p, "out", 0, NULL, "never") >= 0);
+    FAILS(ONCELOG_ERR_STALE_GENERATION, "generation",
+          oncelog_send_offsets_to_transaction_for(p, offs, 1, stale, &err));
+    oncelog_err_t rc = oncelog_commit_transaction(p, &err);
+    CHECK(rc == ONCELOG_ERR_TRANSACTION_ABORTED);
+    CHECK(err != NULL && oncelog_error_txn_requires_abort(err));
+    oncelog_error_destroy(err);
+    err = NULL;
+    OK(oncelog_abort_transaction(p, &err));
+    /* The aborted batch is polled again from the committed offsets. */
+    OK(oncelog_consumer_seek_to_committed(first, &err));
+
+    /* Misuse. */
+    oncelog_group_metadata_t *md = NULL;
+    FAILS(ONCELOG_ERR_INVALID_ARGUMENT, "consumer",
+          oncelog_consumer_group_metadata(NULL, &md, &err));
+    FAILS(ONCELOG_ERR_INVALID_ARGUMENT, "metadata_out",
+          oncelog_consumer_group_metadata(first, NULL, &err));
+    FAILS(ONCELOG_ERR_INVALID_ARGUMENT, "consumer", oncelog_consumer_seek_to_committed(NULL, &err));
+    OK(oncelog_begin_transaction(p, &err));
+    FAILS(ONCELOG_ERR_INVALID_ARGUMENT, "metadata",
+          oncelog_send_offsets_to_transaction_for(p, offs, 1, NULL, &err));
+    FAILS(ONCELOG_ERR_INVALID_ARGUMENT, "producer",
+          oncelog_send_offsets_to_transaction_for(NULL, offs, 1, stale, &err));
+    OK(oncelog_abort_transaction(p, &err));
+    oncelog_consumer_t *lone = reader(store, "in", 0, 1);
+    FAILS(ONCELOG_ERR_INVALID_CONFIG, "group.id", oncelog_consumer_group_metadata(lone, &md, &err));
+    CHECK(md == NULL);
+    oncelog_group_metadata_destroy(NULL);
+
+    oncelog_group_metadata_destroy(stale);
+    oncelog_consumer_destroy(lone);
+    oncelog_consumer_destroy(second);
+    oncelog_consumer_destroy(first);
+    oncelog_producer_destroy(p);
+    oncelog_store_destroy(store);
+}
