@@ -345,20 +345,25 @@ impl PartitionLog {
         let block = self.block();
         let acquired = match block.mutex.try_lock() {
             Ok(Some(a)) => a,
-            Ok(None) => {
-                block.metrics.lock_waits.fetch_add(1, Ordering::Relaxed);
-                match block.mutex.lock(self.options.lock_timeout) {
-                    Ok(a) => a,
-                    Err(LockError::TimedOut) => bail!(
-                        Timeout,
-                        "append lock of {}-{} still held after {:?}",
-                        self.topic,
-                        self.partition,
-                        self.options.lock_timeout
-                    ),
-                    Err(LockError::Os(e)) => return Err(Error::io("lock", self.ctl.path(), e)),
+            Ok(None) => match block.mutex.try_lock_spinning(LOCK_SPINS) {
+                Ok(Some(a)) => a,
+                Ok(None) => {
+                    block.metrics.lock_waits.fetch_add(1, Ordering::Relaxed);
+                    match block.mutex.lock(self.options.lock_timeout) {
+                        Ok(a) => a,
+                        Err(LockError::TimedOut) => bail!(
+                            Timeout,
+                            "append lock of {}-{} still held after {:?}",
+                            self.topic,
+                            self.partition,
+                            self.options.lock_timeout
+                        ),
+                        Err(LockError::Os(e)) => return Err(Error::io("lock", self.ctl.path(), e)),
+                    }
                 }
-            }
+                Err(LockError::Os(e)) => return Err(Error::io("lock", self.ctl.path(), e)),
+                Err(LockError::TimedOut) => unreachable!("try_lock does not time out"),
+            },
             Err(LockError::Os(e)) => return Err(Error::io("lock", self.ctl.path(), e)),
             Err(LockError::TimedOut) => unreachable!("try_lock does not time out"),
         };
@@ -1113,6 +1118,9 @@ impl Drop for Leading<'_> {
         self.0.sync_done.notify_all();
     }
 }
+
+/// Tries of a contended append lock before sleeping on it (a few microseconds).
+const LOCK_SPINS: u32 = 100;
 
 /// How often a partition that is synced moves its recovery point at most.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);

@@ -86,6 +86,22 @@ impl RobustMutex {
 
     /// Acquires the lock, waiting at most `timeout`. Try [`try_lock`](Self::try_lock)
     /// first: this call always computes a deadline.
+    /// `try_lock` up to `spins` times, with a pause between tries: a holder that is
+    /// running usually lets go within a few microseconds (append and coordinator
+    /// critical sections are that short), much sooner than a sleeping waiter could be
+    /// woken.
+    pub fn try_lock_spinning(&self, spins: u32) -> Result<Option<Acquired>, LockError> {
+        for _ in 0..spins {
+            if let Some(a) = self.try_lock()? {
+                return Ok(Some(a));
+            }
+            for _ in 0..16 {
+                std::hint::spin_loop();
+            }
+        }
+        self.try_lock()
+    }
+
     pub fn lock(&self, timeout: Duration) -> Result<Acquired, LockError> {
         let deadline = realtime_after(timeout);
         // SAFETY: as above; `deadline` is a valid CLOCK_REALTIME timespec.
