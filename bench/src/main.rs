@@ -262,7 +262,9 @@ fn measure(s: &Sizes) -> Res<Results> {
     let single = Rate::from_runs(single_n as f64, &secs);
 
     progress("transactions of 10 records, acks=written");
-    let txns = (s.single_records / 30).max(100);
+    // Enough transactions for a steady state (the first thousands pay for fresh
+    // segments of both logs).
+    let txns = (s.single_records / 3).max(100);
     let txn_written = Rate::from_runs(
         txns as f64,
         &util::repeat(s.reps.min(3), || {
@@ -270,7 +272,7 @@ fn measure(s: &Sizes) -> Res<Results> {
         })?,
     );
     progress("synced commits vs raw fdatasync (alternating rounds)");
-    let commits = (txns / 40).max(20);
+    let commits = (txns / 400).max(20);
     let (mut synced_rounds, mut raw_rounds) = (Vec::new(), Vec::new());
     for _ in 0..s.rounds {
         let (samples, bytes) = workloads::synced_commit_latencies(&payload, commits)?;

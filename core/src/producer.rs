@@ -448,8 +448,7 @@ impl Producer {
             Error::new(ErrorKind::InvalidTxnState, "call init_transactions first")
         })?;
         let ended = coordinator.end(id, producer_id, epoch, commit);
-        let epoch = inner.fatal_on_fence(&mut state, ended)?;
-        state.identity = Some((producer_id, epoch));
+        state.identity = Some(inner.fatal_on_fence(&mut state, ended)?);
         state.txn = None;
         reset_sequences(&mut state);
         Ok(())

@@ -172,13 +172,8 @@ impl Coordinator {
                     if let Some(commit) = next {
                         s = this.finish(cache, guard, id, s, commit)?;
                     }
-                    // A fresh epoch fences the previous holder; before the epoch would
-                    // overflow, a new producer id (as Kafka does).
-                    let (producer_id, epoch) = if s.epoch >= i16::MAX - 1 {
-                        (this.store.allocate_producer_id()?, 0)
-                    } else {
-                        (s.producer_id, s.epoch + 1)
-                    };
+                    // A fresh epoch fences the previous holder.
+                    let (producer_id, epoch) = this.next_identity(&s)?;
                     TxnState {
                         producer_id,
                         epoch,
@@ -243,14 +238,15 @@ impl Coordinator {
     /// storage before the next one depends on it (the data before the decision, the
     /// decision before the markers), and the waits for `fdatasync` happen outside the
     /// coordinator's lock so that concurrent committers share them (group commit).
-    pub fn end(&self, id: &str, producer_id: i64, epoch: i16, commit: bool) -> Result<i16> {
+    pub fn end(&self, id: &str, producer_id: i64, epoch: i16, commit: bool) -> Result<(i64, i16)> {
+        let unchanged = (producer_id, epoch);
         if self.durability != Durability::Synced {
             // No waits: all under one lock.
             return self.locked(|this, cache, guard| {
                 let s = current(cache, id, producer_id, epoch)?;
                 if s.status != TxnStatus::Ongoing {
                     // Nothing was written in this transaction: nothing to mark.
-                    return Ok(epoch);
+                    return Ok(unchanged);
                 }
                 let s = if commit && s.partitions.len() > 1 {
                     this.prepare_commit(cache, guard, id, s)?.0
@@ -258,11 +254,12 @@ impl Coordinator {
                     s
                 };
                 this.mark(&s, commit)?;
-                Ok(defer_completion(cache, id, s, commit))
+                let next = this.next_identity(&s)?;
+                Ok(defer_completion(cache, id, s, commit, next))
             });
         }
         let Some(open) = self.state(id)? else {
-            return Ok(epoch);
+            return Ok(unchanged);
         };
         let two_phase = commit && open.partitions.len() > 1;
         if two_phase {
@@ -285,7 +282,7 @@ impl Coordinator {
             Ok(Some((s, -1, marked)))
         })?;
         let Some((decided, decision, mut marked)) = decided else {
-            return Ok(epoch);
+            return Ok(unchanged);
         };
         if two_phase {
             self.log.sync_to(decision + 1)?;
@@ -307,12 +304,25 @@ impl Coordinator {
         for (p, offset) in &marked {
             p.sync_to(offset + 1)?;
         }
+        let next = self.next_identity(&decided)?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.map.get(id) == Some(&decided) {
-            return Ok(defer_completion(&mut cache, id, decided, commit));
+            return Ok(defer_completion(&mut cache, id, decided, commit, next));
         }
-        // Finished meanwhile by a process that found the markers written.
-        Ok(decided.epoch.saturating_add(1))
+        // Finished meanwhile by a process that found the markers written: its state
+        // says with which identity the holder goes on (if it still holds the id).
+        Ok(cache.map.get(id).map_or(next, |s| (s.producer_id, s.epoch)))
+    }
+
+    /// The producer id and epoch the holder of `s` goes on with once its
+    /// transaction is marked: the next epoch, or, before the epoch would overflow, a
+    /// new producer id at epoch 0 (as Kafka does). Epochs stay below `i16::MAX - 1`,
+    /// so the markers' epoch (one more) is always valid.
+    fn next_identity(&self, s: &TxnState) -> Result<(i64, i16)> {
+        if s.epoch >= i16::MAX - 2 {
+            return Ok((self.store.allocate_producer_id()?, 0));
+        }
+        Ok((s.producer_id, s.epoch + 1))
     }
 
     /// Writes the completed state of `id`'s last transaction if [`end`](Self::end)
@@ -375,7 +385,7 @@ impl Coordinator {
             (false, false) => TxnStatus::CompleteAbort,
             (false, true) => TxnStatus::Empty,
         };
-        s.epoch = s.epoch.saturating_add(1);
+        (s.producer_id, s.epoch) = self.next_identity(&s)?;
         s.partitions.clear();
         s.updated_ms = now_ms();
         self.write(cache, guard, id, &s)?;
@@ -607,21 +617,26 @@ impl Coordinator {
     }
 }
 
-/// Records in the cache (only) that the transaction `s` of `id` completed, with the
-/// markers' epoch; returns that epoch.
-fn defer_completion(cache: &mut Cache, id: &str, mut s: TxnState, commit: bool) -> i16 {
+/// Records in the cache (only) that the transaction `s` of `id` completed, and that
+/// its holder goes on as `next` (producer id and epoch); returns `next`.
+fn defer_completion(
+    cache: &mut Cache,
+    id: &str,
+    mut s: TxnState,
+    commit: bool,
+    next: (i64, i16),
+) -> (i64, i16) {
     s.status = if commit {
         TxnStatus::CompleteCommit
     } else {
         TxnStatus::CompleteAbort
     };
-    s.epoch = s.epoch.saturating_add(1);
+    (s.producer_id, s.epoch) = next;
     s.partitions.clear();
     s.updated_ms = now_ms();
-    let epoch = s.epoch;
     cache.unwritten.insert(id.to_string());
     cache.map.insert(id.to_string(), s);
-    epoch
+    next
 }
 
 /// The state of `id` if `producer_id`/`epoch` holds it; `producer_fenced` if a newer

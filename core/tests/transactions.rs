@@ -486,3 +486,30 @@ fn concurrent_synced_committers_share_their_syncs() {
     );
     assert_eq!(committed_view(&store).len(), (threads * commits) as usize);
 }
+
+#[test]
+fn a_producer_outlives_its_epochs_by_moving_to_a_new_producer_id() {
+    // Every transaction ends with the next epoch (its markers fence the previous
+    // one); before the epoch would overflow, the holder goes on as a new producer
+    // id. Nothing may be mistaken for a retried duplicate on the way.
+    let (_dir, store) = setup();
+    let p = txn_producer(&store, "long-lived");
+    let (first_id, _) = p.identity().unwrap();
+    let n = i16::MAX as i64 + 100;
+    for i in 0..n {
+        p.begin_transaction().unwrap();
+        p.send(ProducerRecord::new("other", &i.to_be_bytes()).partition(0))
+            .unwrap();
+        p.commit_transaction().unwrap();
+    }
+    let (id, epoch) = p.identity().unwrap();
+    assert_ne!(id, first_id, "moved to a new producer id");
+    assert!(epoch < 200, "and started again from epoch 0: {epoch}");
+    let other = store.partition("other", 0).unwrap();
+    assert_eq!(
+        other.end_offset(),
+        2 * n,
+        "every record and marker appended"
+    );
+    assert_eq!(other.metrics().duplicates, 0);
+}
