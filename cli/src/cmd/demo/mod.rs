@@ -1,0 +1,368 @@
+//! `oncelog demo`: the seed's three delivery modes, for real. For each of
+//! at-most-once, at-least-once and exactly-once, a producer process writes numbered
+//! records to `input` and a consumer process turns each into a record of `output`,
+//! on a fresh store; both are killed with SIGKILL at random points of their
+//! progress and restarted. When both are done, the log itself says which input
+//! records never came out (lost) and which came out more than once (processed
+//! twice).
+
+mod child;
+mod count;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use oncelog::{Store, StoreOptions, TopicConfig};
+
+pub use child::{child, Child};
+
+use crate::error::CliError;
+
+/// The topic the producer writes.
+const INPUT: &str = "input";
+/// The topic the consumer writes.
+const OUTPUT: &str = "output";
+/// How long a run may take before the demo gives up on it.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// A delivery mode of the seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[allow(clippy::enum_variant_names)] // the modes' own names
+pub enum Mode {
+    /// The producer does not retry; the consumer commits before processing.
+    AtMostOnce,
+    /// The producer retries; the consumer commits after processing.
+    AtLeastOnce,
+    /// Idempotent, transactional producer; the consumer's output and offsets
+    /// commit in one transaction.
+    ExactlyOnce,
+}
+
+impl Mode {
+    const ALL: [Mode; 3] = [Mode::AtMostOnce, Mode::AtLeastOnce, Mode::ExactlyOnce];
+
+    /// The `delivery` preset's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::AtMostOnce => "at-most-once",
+            Mode::AtLeastOnce => "at-least-once",
+            Mode::ExactlyOnce => "exactly-once",
+        }
+    }
+
+    /// What the mode promises, as the table says it.
+    fn promise(self) -> &'static str {
+        match self {
+            Mode::AtMostOnce => "nothing twice",
+            Mode::AtLeastOnce => "nothing lost",
+            Mode::ExactlyOnce => "nothing lost, nothing twice",
+        }
+    }
+
+    fn held(self, c: &count::Counts) -> bool {
+        match self {
+            Mode::AtMostOnce => c.duplicated == 0,
+            Mode::AtLeastOnce => c.lost == 0,
+            Mode::ExactlyOnce => c.lost == 0 && c.duplicated == 0,
+        }
+    }
+}
+
+/// Arguments of `demo`.
+#[derive(Args)]
+pub struct Demo {
+    /// SIGKILLs in all, shared by the three modes.
+    #[arg(long, default_value_t = 36)]
+    pub kills: u32,
+    /// Seed of the kill points (the same seed kills at the same points of progress).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Input records per mode.
+    #[arg(long, default_value_t = 100_000)]
+    pub records: u64,
+    /// Only these modes (default: all three).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub modes: Vec<Mode>,
+    /// Languages of the child processes (only `rust` so far).
+    #[arg(long, value_delimiter = ',', default_value = "rust")]
+    pub lang: Vec<String>,
+    /// Keep the stores (their paths are printed) instead of deleting them.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// The outcome of one mode.
+struct Outcome {
+    mode: Mode,
+    counts: count::Counts,
+    kills: u32,
+    secs: f64,
+}
+
+/// Runs the demo and prints the table; exit code 0 only if every promise held.
+pub fn run(args: Demo) -> Result<ExitCode, CliError> {
+    if args.records == 0 {
+        return Err(CliError::usage("--records must be at least 1"));
+    }
+    if let Some(other) = args.lang.iter().find(|l| l.as_str() != "rust") {
+        return Err(CliError::usage(format!(
+            "--lang {other}: only rust children exist so far"
+        )));
+    }
+    let modes = if args.modes.is_empty() {
+        Mode::ALL.to_vec()
+    } else {
+        args.modes.clone()
+    };
+    let seed = args.seed.unwrap_or_else(random_seed);
+    let exe = std::env::current_exe()?;
+    println!(
+        "oncelog demo: {} records per mode, {} SIGKILLs in all, seed {seed}",
+        args.records, args.kills
+    );
+    let mut rng = Rng(seed | 1);
+    let mut outcomes = Vec::new();
+    for (i, mode) in modes.iter().enumerate() {
+        // Spread the kills over the modes as evenly as they go.
+        let kills = args.kills / modes.len() as u32
+            + u32::from((i as u32) < args.kills % modes.len() as u32);
+        let dir = scratch_dir(*mode)?;
+        let outcome = run_mode(&exe, &dir, *mode, args.records, kills, &mut rng);
+        if args.keep {
+            println!("  store of {}: {}", mode.name(), dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        outcomes.push(outcome?);
+    }
+    print_table(&outcomes);
+    let held = outcomes.iter().all(|o| o.mode.held(&o.counts));
+    Ok(if held {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn run_mode(
+    exe: &Path,
+    dir: &Path,
+    mode: Mode,
+    records: u64,
+    kills: u32,
+    rng: &mut Rng,
+) -> Result<Outcome, CliError> {
+    {
+        let store = Store::open(dir, StoreOptions::default())?;
+        store.create_topic(INPUT, 1, TopicConfig::default())?;
+        store.create_topic(OUTPUT, 1, TopicConfig::default())?;
+    }
+    let store = Store::open(dir, StoreOptions::default())?;
+    let (input, output) = (store.partition(INPUT, 0)?, store.partition(OUTPUT, 0)?);
+    // Kill points: a place in the producer's or the consumer's progress, sorted.
+    let mut points: Vec<(Role, u64)> = (0..kills)
+        .map(|_| {
+            let role = if rng.below(2) == 0 {
+                Role::Producer
+            } else {
+                Role::Consumer
+            };
+            (role, 1 + rng.below(records.saturating_sub(1).max(1)))
+        })
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.1));
+
+    let bar = ProgressBar::new(records);
+    bar.set_style(
+        ProgressStyle::with_template("  {prefix:<14} [{bar:30}] {pos}/{len} out, {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(mode.name());
+    let started = Instant::now();
+    let mut producer = spawn(exe, dir, mode, Role::Producer, records)?;
+    let mut consumer = spawn(exe, dir, mode, Role::Consumer, records)?;
+    let mut done = 0;
+    let mut producer_done = false;
+    loop {
+        // Progress: records in the input (the producer's), records out (the consumer's).
+        let produced = input.end_offset().max(0) as u64;
+        let consumed = output.end_offset().max(0) as u64;
+        bar.set_position(consumed.min(records));
+        bar.set_message(format!("{done} of {kills} kills"));
+        if let Some((role, at)) = points.last().copied() {
+            let reached = match role {
+                Role::Producer => produced >= at || producer_done,
+                Role::Consumer => consumed >= at,
+            };
+            if reached {
+                points.pop();
+                // A producer that finished is not killed again: its kill goes to the
+                // consumer.
+                let role = if producer_done { Role::Consumer } else { role };
+                let victim = match role {
+                    Role::Producer => &mut producer,
+                    Role::Consumer => &mut consumer,
+                };
+                victim.kill()?;
+                victim.wait()?;
+                *victim = spawn(exe, dir, mode, role, records)?;
+                done += 1;
+                continue;
+            }
+        }
+        if !producer_done {
+            if let Some(status) = producer.try_wait()? {
+                if !status.success() {
+                    bar.abandon();
+                    return Err(CliError::failed(format!(
+                        "{} producer exited with {status}",
+                        mode.name()
+                    )));
+                }
+                producer_done = true;
+            }
+        }
+        if let Some(status) = consumer.try_wait()? {
+            // The consumer stops once the producer is done and it caught up.
+            if !status.success() || !producer_done {
+                bar.abandon();
+                return Err(CliError::failed(format!(
+                    "{} consumer exited with {status}",
+                    mode.name()
+                )));
+            }
+            break;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = producer.kill();
+            let _ = consumer.kill();
+            bar.abandon();
+            return Err(CliError::failed(format!(
+                "{} did not finish within {RUN_LIMIT:?}",
+                mode.name()
+            )));
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let counts = count::count(&store, mode, records)?;
+    Ok(Outcome {
+        mode,
+        counts,
+        kills: done,
+        secs,
+    })
+}
+
+/// A demo child's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// Writes the numbered input records.
+    Producer,
+    /// Turns input records into output records.
+    Consumer,
+}
+
+fn spawn(
+    exe: &Path,
+    dir: &Path,
+    mode: Mode,
+    role: Role,
+    records: u64,
+) -> Result<std::process::Child, CliError> {
+    Command::new(exe)
+        .arg("__demo-child")
+        .arg("--dir")
+        .arg(dir)
+        .args(["--mode", mode.name()])
+        .args([
+            "--role",
+            match role {
+                Role::Producer => "producer",
+                Role::Consumer => "consumer",
+            },
+        ])
+        .args(["--records", &records.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| CliError::failed(format!("start a {role:?} child: {e}")))
+}
+
+fn print_table(outcomes: &[Outcome]) {
+    println!();
+    println!(
+        "{:<15} {:>7} {:>11} {:>11} {:>6}   {:<28} held",
+        "mode", "lost", "duplicated", "records/s", "kills", "promise"
+    );
+    for o in outcomes {
+        println!(
+            "{:<15} {:>7} {:>11} {:>11} {:>6}   {:<28} {}",
+            o.mode.name(),
+            o.counts.lost,
+            o.counts.duplicated,
+            group_digits((o.counts.records as f64 / o.secs) as u64),
+            o.kills,
+            o.mode.promise(),
+            if o.mode.held(&o.counts) { "yes" } else { "NO" }
+        );
+    }
+    println!();
+    println!("lost: input records that never came out of the consumer; duplicated: extra copies of those that did.");
+    println!(
+        "records/s: input records through producer and consumer, kills and restarts included."
+    );
+}
+
+fn group_digits(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn scratch_dir(mode: Mode) -> Result<PathBuf, CliError> {
+    let dir = std::env::temp_dir().join(format!(
+        "oncelog-demo-{}-{}-{}",
+        std::process::id(),
+        mode.name(),
+        random_seed() % 1_000_000
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn random_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (t.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32)
+}
+
+/// xorshift64*: reproducible kill points from `--seed`.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
