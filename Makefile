@@ -50,6 +50,11 @@ check: test ## same as test
 venv: ## create or refresh .venv with the pinned test packages (scripts/requirements-test.txt)
 	@bash scripts/venv.sh $(VENV)
 
+.PHONY: demo
+demo: ## the main job: oncelog demo (the three delivery guarantees under real SIGKILLs)
+	cargo build --release --locked -p oncelog-cli
+	./target/release/oncelog demo $(DEMO_ARGS)
+
 .PHONY: example
 example: ## write a small Kafka-format store with core/examples/kafka_fixture.rs and list it
 	rm -rf $(EXAMPLE_DIR)

@@ -94,6 +94,6 @@ def test_every_make_target_the_readme_names_exists():
     targets = set(re.findall(r"^([a-zA-Z_-]+):", makefile, re.M))
     named = set(re.findall(r"`make (\w[\w-]*)`|^make (\w[\w-]*)", README.read_text(encoding="utf-8"), re.M))
     named = {a or b for a, b in named}
-    assert {"test", "example"} <= named, f"README.md must give `make test` and the main job; names {named}"
+    assert {"test", "demo"} <= named, f"README.md must give `make test` and the main job; names {named}"
     missing = named - targets
     assert not missing, f"README.md names make targets the Makefile lacks: {sorted(missing)}"

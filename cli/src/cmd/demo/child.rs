@@ -34,6 +34,9 @@ pub struct Child {
     /// Input records in all.
     #[arg(long)]
     records: u64,
+    /// Process the first record twice (see `Demo::sabotage`).
+    #[arg(long)]
+    sabotage: bool,
 }
 
 /// Runs one child until its work is done.
@@ -41,7 +44,7 @@ pub fn child(args: Child) -> Result<ExitCode, CliError> {
     let store = Store::open(&args.dir, StoreOptions::default())?;
     match args.role {
         Role::Producer => produce(&store, &args.dir, args.mode, args.records)?,
-        Role::Consumer => consume(&store, &args.dir, args.mode)?,
+        Role::Consumer => consume(&store, &args.dir, args.mode, args.sabotage)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -104,7 +107,7 @@ fn produce(store: &Store, dir: &Path, mode: Mode, records: u64) -> Result<(), Cl
 /// Reads `input` and appends each record's value to `output` (its processing),
 /// committing the input offsets as the mode says, until the producer is done and
 /// everything it wrote was consumed.
-fn consume(store: &Store, dir: &Path, mode: Mode) -> Result<(), CliError> {
+fn consume(store: &Store, dir: &Path, mode: Mode, sabotage: bool) -> Result<(), CliError> {
     let config = ConsumerConfig::from_pairs([
         ("group.id", "demo"),
         ("delivery", mode.name()),
@@ -125,7 +128,10 @@ fn consume(store: &Store, dir: &Path, mode: Mode) -> Result<(), CliError> {
     let input = store.partition(INPUT, 0)?;
     let done_file = dir.join("producer.done");
     loop {
-        let batch = consumer.poll(Duration::from_millis(20))?;
+        let mut batch = consumer.poll(Duration::from_millis(20))?;
+        if sabotage && batch.first().is_some_and(|r| r.offset == 0) {
+            batch.insert(0, batch[0].clone());
+        }
         if batch.is_empty() {
             if done_file.exists() && consumer.position(&tp)? >= input.end_offset() {
                 break;

@@ -92,6 +92,10 @@ pub struct Demo {
     /// Keep the stores (their paths are printed) instead of deleting them.
     #[arg(long)]
     pub keep: bool,
+    /// For the demo's own tests: every consumer processes its first record twice,
+    /// so that the count must find duplicates.
+    #[arg(long, hide = true)]
+    pub sabotage: bool,
 }
 
 /// The outcome of one mode.
@@ -130,7 +134,15 @@ pub fn run(args: Demo) -> Result<ExitCode, CliError> {
         let kills = args.kills / modes.len() as u32
             + u32::from((i as u32) < args.kills % modes.len() as u32);
         let dir = scratch_dir(*mode)?;
-        let outcome = run_mode(&exe, &dir, *mode, args.records, kills, &mut rng);
+        let outcome = run_mode(
+            &exe,
+            &dir,
+            *mode,
+            args.records,
+            kills,
+            args.sabotage,
+            &mut rng,
+        );
         if args.keep {
             println!("  store of {}: {}", mode.name(), dir.display());
         } else {
@@ -153,8 +165,10 @@ fn run_mode(
     mode: Mode,
     records: u64,
     kills: u32,
+    sabotage: bool,
     rng: &mut Rng,
 ) -> Result<Outcome, CliError> {
+    let spawn = |role| spawn(exe, dir, mode, role, records, sabotage);
     {
         let store = Store::open(dir, StoreOptions::default())?;
         store.create_topic(INPUT, 1, TopicConfig::default())?;
@@ -183,8 +197,8 @@ fn run_mode(
     );
     bar.set_prefix(mode.name());
     let started = Instant::now();
-    let mut producer = spawn(exe, dir, mode, Role::Producer, records)?;
-    let mut consumer = spawn(exe, dir, mode, Role::Consumer, records)?;
+    let mut producer = spawn(Role::Producer)?;
+    let mut consumer = spawn(Role::Consumer)?;
     let mut done = 0;
     let mut producer_done = false;
     loop {
@@ -209,7 +223,7 @@ fn run_mode(
                 };
                 victim.kill()?;
                 victim.wait()?;
-                *victim = spawn(exe, dir, mode, role, records)?;
+                *victim = spawn(role)?;
                 done += 1;
                 continue;
             }
@@ -274,9 +288,10 @@ fn spawn(
     mode: Mode,
     role: Role,
     records: u64,
+    sabotage: bool,
 ) -> Result<std::process::Child, CliError> {
-    Command::new(exe)
-        .arg("__demo-child")
+    let mut cmd = Command::new(exe);
+    cmd.arg("__demo-child")
         .arg("--dir")
         .arg(dir)
         .args(["--mode", mode.name()])
@@ -287,8 +302,11 @@ fn spawn(
                 Role::Consumer => "consumer",
             },
         ])
-        .args(["--records", &records.to_string()])
-        .stdin(Stdio::null())
+        .args(["--records", &records.to_string()]);
+    if sabotage {
+        cmd.arg("--sabotage");
+    }
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
