@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::{role, with, Proc};
-use oncelog::{Consumer, ConsumerConfig, Record, Store, StoreOptions, TopicConfig, TopicPartition};
+use oncelog::{Consumer, ConsumerConfig, TopicPartition};
 
 const PER_PARTITION: i64 = 300;
 const LONG: Duration = Duration::from_secs(60);
@@ -17,18 +17,7 @@ const LONG: Duration = Duration::from_secs(60);
 #[test]
 fn three_members_over_six_partitions_survive_the_death_of_one() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    store.create_topic("in", 6, TopicConfig::default()).unwrap();
-    store
-        .create_topic("out", 1, TopicConfig::default())
-        .unwrap();
-    for p in 0..6 {
-        let part = store.partition("in", p).unwrap();
-        for i in 0..PER_PARTITION {
-            part.append(&[Record::value(format!("{p}:{i}").as_bytes())])
-                .unwrap();
-        }
-    }
+    let store = common::group_store(dir.path(), PER_PARTITION);
     let mut members: Vec<Proc> = (0..3)
         .map(|i| {
             let mut cmd = role("group-transform", dir.path(), "in");

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::{role, with, Proc};
-use oncelog::{Consumer, ConsumerConfig, Record, Store, StoreOptions, TopicConfig, TopicPartition};
+use oncelog::{Consumer, ConsumerConfig, TopicPartition};
 
 const PER_PARTITION: i64 = 200;
 const STALL: Duration = Duration::from_secs(6);
@@ -22,17 +22,7 @@ const LONG: Duration = Duration::from_secs(60);
 #[test]
 fn three_members_over_six_partitions_survive_a_stalled_one() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    store.create_topic("in", 6, TopicConfig::default()).unwrap();
-    store
-        .create_topic("out", 1, TopicConfig::default())
-        .unwrap();
-    for p in 0..6 {
-        let part = store.partition("in", p).unwrap();
-        let values: Vec<String> = (0..PER_PARTITION).map(|i| format!("{p}:{i}")).collect();
-        let records: Vec<Record> = values.iter().map(|v| Record::value(v.as_bytes())).collect();
-        part.append(&records).unwrap();
-    }
+    let store = common::group_store(dir.path(), PER_PARTITION);
     let mut members: Vec<Proc> = (0..3)
         .map(|i| {
             let mut cmd = role("group-transform", dir.path(), "in");

@@ -36,3 +36,21 @@ pub fn seed(default: u64) -> u64 {
     eprintln!("seed {seed} (set ONCELOG_TEST_SEED to repeat)");
     seed
 }
+
+/// A store in `dir` with topic `in` of 6 partitions holding `<p>:<i>` for `i` in
+/// `0..per_partition` in each partition `p`, and an empty topic `out`: the input and
+/// output of the consumer-group tests.
+pub fn group_store(dir: &Path, per_partition: i64) -> oncelog::Store {
+    use oncelog::{Record, Store, StoreOptions, TopicConfig};
+    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    store.create_topic("in", 6, TopicConfig::default()).unwrap();
+    store
+        .create_topic("out", 1, TopicConfig::default())
+        .unwrap();
+    for p in 0..6 {
+        let values: Vec<String> = (0..per_partition).map(|i| format!("{p}:{i}")).collect();
+        let records: Vec<Record> = values.iter().map(|v| Record::value(v.as_bytes())).collect();
+        store.partition("in", p).unwrap().append(&records).unwrap();
+    }
+    store
+}
