@@ -37,6 +37,21 @@ fn member(store: &Store, log: Option<Arc<Mutex<Vec<String>>>>) -> Consumer {
     c
 }
 
+/// A store whose topic `t` has 4 partitions of one record each.
+fn four_partitions_of_one_record() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    store.create_topic("t", 4, TopicConfig::default()).unwrap();
+    for p in 0..4 {
+        store
+            .partition("t", p)
+            .unwrap()
+            .append(&[Record::value(b"x")])
+            .unwrap();
+    }
+    (dir, store)
+}
+
 fn owned(c: &mut Consumer) -> BTreeSet<u32> {
     c.poll(Duration::from_millis(30)).unwrap();
     c.assignment().iter().map(|tp| tp.partition).collect()
@@ -44,18 +59,7 @@ fn owned(c: &mut Consumer) -> BTreeSet<u32> {
 
 #[test]
 fn members_share_partitions_and_take_over_from_one_that_leaves() {
-    let dir = tempfile::tempdir().unwrap();
-    let store_a = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    store_a
-        .create_topic("t", 4, TopicConfig::default())
-        .unwrap();
-    for p in 0..4 {
-        store_a
-            .partition("t", p)
-            .unwrap()
-            .append(&[Record::value(b"x")])
-            .unwrap();
-    }
+    let (dir, store_a) = four_partitions_of_one_record();
     // Two handles on the store behave as two processes.
     let store_b = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -121,18 +125,7 @@ fn member_with(store: &Store, pairs: &[(&str, &str)]) -> Consumer {
 
 #[test]
 fn a_member_that_stops_polling_loses_its_partitions_and_its_commits() {
-    let dir = tempfile::tempdir().unwrap();
-    let store_a = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    store_a
-        .create_topic("t", 4, TopicConfig::default())
-        .unwrap();
-    for p in 0..4 {
-        store_a
-            .partition("t", p)
-            .unwrap()
-            .append(&[Record::value(b"x")])
-            .unwrap();
-    }
+    let (dir, store_a) = four_partitions_of_one_record();
     let store_b = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let mut a = member_with(&store_a, &[]);
     // Alone, a reads every partition's record.
