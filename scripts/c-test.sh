@@ -3,8 +3,9 @@
 # target/c-install, checks the committed header is fresh, compiles the examples,
 # the C test suite and README's C snippet against the INSTALLED header and library
 # with strict flags, checks the header as C++, links a program statically, runs
-# everything under valgrind memcheck, checks the ABI against abi/, and runs the
-# Node.js example (skipped, saying so, when node is not installed).
+# everything under valgrind memcheck, runs oncelog demo with C children, checks the
+# ABI against abi/, and runs the Node.js example (skipped, saying so, when node is
+# not installed).
 #
 #   scripts/c-test.sh
 #
@@ -58,6 +59,7 @@ step "compiling the examples, the C tests and README's snippet (${cflags[*]})"
 compile producer examples/c/producer.c
 compile consumer examples/c/consumer.c
 compile exactly_once examples/c/exactly_once.c
+compile demo_child examples/c/demo_child.c
 compile oncelog_c_tests ffi/tests/c/*.c
 awk '/^## Using oncelog from C/ {s=1} s && /^```c$/ {c=1; next} c && /^```$/ {exit} c {print}' \
     README.md >"$build/readme.c"
@@ -116,6 +118,11 @@ expect producer-static "produced 3 records"
 run readme "$build/readme" "$store/readme"
 expect readme "offset 0: hi from C"
 echo "c-test: examples: producer, consumer (twice), exactly_once (twice), static producer, README snippet: ok"
+
+step "oncelog demo with C and Rust children in turn (SIGKILLed, restarted in the other language)"
+cargo build --locked --quiet -p oncelog-cli
+ONCELOG_DEMO_C="$build/demo_child" target/debug/oncelog demo --lang c,rust --kills 12 \
+    --records 3000 --seed 11 | tee "$build/demo.out"
 
 step "ABI against abi/"
 bash scripts/abi-check.sh "$prefix"

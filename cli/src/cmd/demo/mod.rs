@@ -86,9 +86,11 @@ pub struct Demo {
     /// Only these modes (default: all three).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub modes: Vec<Mode>,
-    /// Languages of the child processes (only `rust` so far).
-    #[arg(long, value_delimiter = ',', default_value = "rust")]
-    pub lang: Vec<String>,
+    /// Languages of the child processes, in turn: each restart of a child uses the
+    /// next one (`rust`; `c` needs examples/c/demo_child, built by `make c-test`, or
+    /// its path in ONCELOG_DEMO_C).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "rust")]
+    pub lang: Vec<Lang>,
     /// Keep the stores (their paths are printed) instead of deleting them.
     #[arg(long)]
     pub keep: bool,
@@ -111,10 +113,10 @@ pub fn run(args: Demo) -> Result<ExitCode, CliError> {
     if args.records == 0 {
         return Err(CliError::usage("--records must be at least 1"));
     }
-    if let Some(other) = args.lang.iter().find(|l| l.as_str() != "rust") {
-        return Err(CliError::usage(format!(
-            "--lang {other}: only rust children exist so far"
-        )));
+    let exe = std::env::current_exe()?;
+    let mut programs = Vec::new();
+    for lang in &args.lang {
+        programs.push(lang.program(&exe)?);
     }
     let modes = if args.modes.is_empty() {
         Mode::ALL.to_vec()
@@ -122,10 +124,12 @@ pub fn run(args: Demo) -> Result<ExitCode, CliError> {
         args.modes.clone()
     };
     let seed = args.seed.unwrap_or_else(random_seed);
-    let exe = std::env::current_exe()?;
+    let langs: Vec<&str> = args.lang.iter().map(|l| l.name()).collect();
     println!(
-        "oncelog demo: {} records per mode, {} SIGKILLs in all, seed {seed}",
-        args.records, args.kills
+        "oncelog demo: {} records per mode, {} SIGKILLs in all, seed {seed}, children in {}",
+        args.records,
+        args.kills,
+        langs.join(" then ")
     );
     let mut rng = Rng(seed | 1);
     let mut outcomes = Vec::new();
@@ -135,7 +139,7 @@ pub fn run(args: Demo) -> Result<ExitCode, CliError> {
             + u32::from((i as u32) < args.kills % modes.len() as u32);
         let dir = scratch_dir(*mode)?;
         let outcome = run_mode(
-            &exe,
+            &programs,
             &dir,
             *mode,
             args.records,
@@ -160,7 +164,7 @@ pub fn run(args: Demo) -> Result<ExitCode, CliError> {
 }
 
 fn run_mode(
-    exe: &Path,
+    programs: &[Program],
     dir: &Path,
     mode: Mode,
     records: u64,
@@ -168,7 +172,14 @@ fn run_mode(
     sabotage: bool,
     rng: &mut Rng,
 ) -> Result<Outcome, CliError> {
-    let spawn = |role| spawn(exe, dir, mode, role, records, sabotage);
+    // Each start of a role takes the next language in turn.
+    let mut starts = [0usize; 2];
+    let mut spawn = |role: Role| {
+        let start = &mut starts[role as usize];
+        let program = &programs[*start % programs.len()];
+        *start += 1;
+        spawn(program, dir, mode, role, records, sabotage)
+    };
     {
         let store = Store::open(dir, StoreOptions::default())?;
         store.create_topic(INPUT, 1, TopicConfig::default())?;
@@ -273,6 +284,61 @@ fn run_mode(
     })
 }
 
+/// A language the demo's children may be written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    /// This binary's own `__demo-child`.
+    Rust,
+    /// examples/c/demo_child.c, built against liboncelog.
+    C,
+}
+
+impl Lang {
+    fn name(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::C => "c",
+        }
+    }
+
+    /// The program that runs a child in this language.
+    fn program(self, exe: &Path) -> Result<Program, CliError> {
+        match self {
+            Lang::Rust => Ok(Program {
+                path: exe.to_path_buf(),
+                args: vec!["__demo-child".into()],
+            }),
+            Lang::C => {
+                let path = match std::env::var_os("ONCELOG_DEMO_C") {
+                    Some(p) => PathBuf::from(p),
+                    // target/<profile>/oncelog -> target/c-build/demo_child
+                    None => exe
+                        .parent()
+                        .and_then(Path::parent)
+                        .map(|t| t.join("c-build").join("demo_child"))
+                        .unwrap_or_default(),
+                };
+                if !path.is_file() {
+                    return Err(CliError::usage(format!(
+                        "--lang c: no C demo child at {} (build it with make c-test, or set ONCELOG_DEMO_C)",
+                        path.display()
+                    )));
+                }
+                Ok(Program {
+                    path,
+                    args: Vec::new(),
+                })
+            }
+        }
+    }
+}
+
+/// How to start a child: a program and its first arguments.
+struct Program {
+    path: PathBuf,
+    args: Vec<String>,
+}
+
 /// A demo child's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Role {
@@ -283,15 +349,15 @@ pub enum Role {
 }
 
 fn spawn(
-    exe: &Path,
+    program: &Program,
     dir: &Path,
     mode: Mode,
     role: Role,
     records: u64,
     sabotage: bool,
 ) -> Result<std::process::Child, CliError> {
-    let mut cmd = Command::new(exe);
-    cmd.arg("__demo-child")
+    let mut cmd = Command::new(&program.path);
+    cmd.args(&program.args)
         .arg("--dir")
         .arg(dir)
         .args(["--mode", mode.name()])
