@@ -65,7 +65,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use group::GroupMetadata;
 pub use log::reader::{ReadBatch, Reader};
 pub use offsets::CommittedOffset;
-pub use partition::{AppendInfo, AppendOptions, Partition, PartitionMetrics};
+pub use partition::{
+    AppendInfo, AppendOptions, Partition, PartitionMetrics, ProducerState, SegmentInfo,
+};
 pub use producer::{DeliveryReport, Producer, ProducerRecord};
 pub use record::{Header, Record, RecordView};
 pub use store::Store;
