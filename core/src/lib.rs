@@ -62,7 +62,10 @@ pub use config::{
 };
 pub use consumer::{Consumer, ConsumerRecord, TopicPartition};
 pub use error::{Error, ErrorKind, Result};
-pub use group::GroupMetadata;
+pub use group::{
+    describe_group, list_groups, GroupDescription, GroupMember, GroupMetadata, MemberStatus,
+    PartitionOwner,
+};
 pub use log::reader::{ReadBatch, Reader};
 pub use offsets::CommittedOffset;
 pub use partition::{
