@@ -204,6 +204,40 @@ pub fn key_value<'a>(arg: &'a str, what: &str) -> Result<(&'a str, &'a str), Cli
     }
 }
 
+/// Appends `rows` as a left-aligned table indented by two spaces.
+pub fn table<const N: usize>(s: &mut String, rows: &[[String; N]]) {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let mut line = String::from(" ");
+        for (i, cell) in row.iter().enumerate() {
+            line.push(' ');
+            line.push_str(cell);
+            if i + 1 < N {
+                line.push_str(&" ".repeat(widths[i] - cell.chars().count() + 1));
+            }
+        }
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+}
+
+/// A duration in milliseconds for people.
+pub fn age(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{:.1} min", ms as f64 / 60_000.0)
+    } else {
+        format!("{:.1} h", ms as f64 / 3_600_000.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use oncelog::txn::{Coordinator, TxnState, TxnStatus};
 use oncelog::{Durability, ProducerState, Store, TopicConfig};
 
 use crate::error::CliError;
-use crate::output::{human_bytes, json_str, open_store, Out};
+use crate::output::{age, human_bytes, json_str, open_store, table, Out};
 
 /// Arguments of `describe`.
 #[derive(Args)]
@@ -286,28 +286,6 @@ fn text(topics: &[TopicView], open: &[OpenTxn]) -> String {
     s
 }
 
-/// Appends `rows` as a left-aligned table indented by two spaces.
-fn table<const N: usize>(s: &mut String, rows: &[[String; N]]) {
-    let mut widths = [0usize; N];
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in rows {
-        let mut line = String::from(" ");
-        for (i, cell) in row.iter().enumerate() {
-            line.push(' ');
-            line.push_str(cell);
-            if i + 1 < N {
-                line.push_str(&" ".repeat(widths[i] - cell.chars().count() + 1));
-            }
-        }
-        s.push_str(line.trim_end());
-        s.push('\n');
-    }
-}
-
 fn json(topics: &[TopicView], open: &[OpenTxn]) -> String {
     let mut s = String::from("{\"topics\":[");
     for (i, t) in topics.iter().enumerate() {
@@ -402,16 +380,4 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// A duration in milliseconds for people.
-pub fn age(ms: i64) -> String {
-    let ms = ms.max(0);
-    if ms < 60_000 {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    } else if ms < 3_600_000 {
-        format!("{:.1} min", ms as f64 / 60_000.0)
-    } else {
-        format!("{:.1} h", ms as f64 / 3_600_000.0)
-    }
 }
