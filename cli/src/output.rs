@@ -3,7 +3,7 @@
 //! writing to a stdout that may be a closed pipe.
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -103,10 +103,22 @@ pub fn human_bytes(n: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
+/// Where progress is drawn: stderr, which indicatif leaves alone when it is not a
+/// terminal; nowhere when `beside_stdout` and stdout is the same kind of terminal
+/// output the bar would garble.
+fn progress_target(beside_stdout: bool) -> ProgressDrawTarget {
+    if beside_stdout && io::stdout().is_terminal() {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    }
+}
+
 /// A progress bar over `total` bytes on stderr, hidden when stderr is not a
-/// terminal.
-pub fn bytes_bar(total: u64, prefix: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+/// terminal (or, with `beside_stdout`, when stdout is one: records printed there
+/// would break the bar's line).
+pub fn bytes_bar(total: u64, prefix: &str, beside_stdout: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), progress_target(beside_stdout));
     bar.set_style(
         ProgressStyle::with_template(
             "{prefix} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta}) {msg}",
@@ -118,9 +130,9 @@ pub fn bytes_bar(total: u64, prefix: &str) -> ProgressBar {
     bar
 }
 
-/// A spinner with a count on stderr, hidden when stderr is not a terminal.
-pub fn counter(prefix: &str, unit: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+/// A spinner with a count on stderr, hidden as [`bytes_bar`] is.
+pub fn counter(prefix: &str, unit: &str, beside_stdout: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, progress_target(beside_stdout));
     bar.set_style(
         ProgressStyle::with_template(&format!(
             "{{spinner}} {{prefix}} {{pos}} {unit} ({{per_sec}})"

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use oncelog::{Consumer, ConsumerConfig, ConsumerRecord, Store, TopicPartition};
 
 use crate::error::CliError;
-use crate::output::{hex, json_str, open_store, Out};
+use crate::output::{counter, hex, json_str, open_store, Out};
 
 /// How records are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -132,6 +132,7 @@ pub fn run(store: &Path, args: Consume) -> Result<ExitCode, CliError> {
     }
 
     let mut out = Out::new();
+    let bar = counter("consumed", "records", true);
     let mut printed = 0u64;
     let max = args.max.unwrap_or(u64::MAX);
     // Without --follow, polls take what is there without waiting, and wait only
@@ -154,6 +155,7 @@ pub fn run(store: &Path, args: Consume) -> Result<ExitCode, CliError> {
             }
             print(&mut out, args.format, args.print_key, r)?;
             printed += 1;
+            bar.inc(1);
             match next
                 .iter_mut()
                 .find(|(tp, _)| tp.topic == r.topic && tp.partition == r.partition)
@@ -173,6 +175,7 @@ pub fn run(store: &Path, args: Consume) -> Result<ExitCode, CliError> {
             break;
         }
     }
+    bar.finish_and_clear();
     consumer.close()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -77,7 +77,7 @@ fn dump_log(
     if let Some(base) = base_offset_of(path) {
         out.line(&format!("Log starting offset: {base}"))?;
     }
-    let bar = bytes_bar(bytes.len() as u64, "dump");
+    let bar = bytes_bar(bytes.len() as u64, "dump", true);
     let mut problems = Vec::new();
     let mut pos = 0usize;
     while pos < bytes.len() {

@@ -86,7 +86,7 @@ pub fn run(store: &Path, args: Produce) -> Result<ExitCode, CliError> {
         producer.begin_transaction()?;
     }
 
-    let bar = counter("producing", "records");
+    let bar = counter("producing", "records", false);
     let mut sent = Sent::default();
     let result = send_lines(&producer, &args, separator, &header_views, &bar, &mut sent);
     let result = result.and_then(|()| {
