@@ -43,8 +43,8 @@ pub struct Consume {
     #[arg(long, conflicts_with = "group")]
     pub timestamp: Option<i64>,
     /// Start at this consumer group's committed position, and commit the position
-    /// after each record printed. Joins the group (its live members share the
-    /// partitions) unless --partition is given.
+    /// past the records printed as it goes (after each batch it prints). Joins the
+    /// group (its live members share the partitions) unless --partition is given.
     #[arg(long)]
     pub group: Option<String>,
     /// Keep waiting for new records (otherwise exit at the end of the data: the

@@ -29,7 +29,9 @@ pub struct Produce {
     /// Durability: none, written or synced (Kafka's 0, 1, all).
     #[arg(long, default_value = "written")]
     pub acks: String,
-    /// Produce all lines in one transaction with this transactional id.
+    /// Produce all lines in one transaction with this transactional id: committed
+    /// at the end of stdin, aborted if anything fails (it may stay open up to 15
+    /// minutes, Kafka's longest transaction.timeout.ms, while stdin is read).
     #[arg(long)]
     pub transactional_id: Option<String>,
 }
@@ -78,6 +80,9 @@ pub fn run(store: &Path, args: Produce) -> Result<ExitCode, CliError> {
         ..ProducerConfig::default()
     };
     config.transactional_id = args.transactional_id.clone();
+    // Stdin may be slow (a person typing): Kafka's transaction.max.timeout.ms. A
+    // killed produce is noticed at once anyway (its liveness lock).
+    config.transaction_timeout_ms = 15 * 60 * 1000;
     config.validate().map_err(CliError::argument)?;
     let producer = Producer::new(&s, config)?;
     let transactional = args.transactional_id.is_some();
