@@ -386,3 +386,80 @@ fn a_missing_segment_or_partition_is_found() {
     let r = on_with_input(dir.path(), &["verify", "--topic", "nope"], b"").expect(1);
     assert!(r.stderr.contains("no topic \"nope\""));
 }
+
+#[test]
+fn txnindex_entries_answer_the_abort_markers_of_open_transactions_only() {
+    use oncelog::record::{BatchOptions, ControlRecordType, ProducerInfo};
+    use oncelog::AppendOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    s.create_topic_with("t", 1, &[]).unwrap();
+    let p = s.partition("t", 0).unwrap();
+    let ids = |id: i64, epoch: i16, seq: i32| ProducerInfo {
+        producer_id: id,
+        producer_epoch: epoch,
+        base_sequence: seq,
+    };
+    let transactional = |id: i64| AppendOptions {
+        batch: BatchOptions {
+            producer: ids(id, 0, 0),
+            transactional: true,
+            ..BatchOptions::default()
+        },
+        durability: None,
+    };
+    // Producer 7 opens a transaction at 0; producer 8 one at 1; 7 aborts at 2
+    // (the last stable offset after it is 1, where 8's is still open); an ABORT
+    // of producer 9, which has nothing open here, needs no entry; 8 commits.
+    p.append_with(&[Record::value(b"a")], &transactional(7))
+        .unwrap();
+    p.append_with(&[Record::value(b"b")], &transactional(8))
+        .unwrap();
+    p.append_marker(ids(7, 1, -1), ControlRecordType::Abort, 0)
+        .unwrap();
+    p.append_marker(ids(9, 0, -1), ControlRecordType::Abort, 0)
+        .unwrap();
+    p.append_marker(ids(8, 1, -1), ControlRecordType::Commit, 0)
+        .unwrap();
+    drop(p);
+    s.close().unwrap();
+    let txnindex = dir.path().join("t-0/00000000000000000000.txnindex");
+    let r = common::run(&["dump", txnindex.to_str().unwrap()]).ok();
+    assert!(
+        r.stdout.ends_with(
+            "\nversion: 0 producerId: 7 firstOffset: 0 lastOffset: 2 lastStableOffset: 1\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    on(dir.path(), &["verify"]).ok();
+
+    let entry = std::fs::read(&txnindex).unwrap();
+    // A wrong last stable offset.
+    let mut wrong = entry.clone();
+    wrong[26..34].copy_from_slice(&2i64.to_be_bytes());
+    std::fs::write(&txnindex, &wrong).unwrap();
+    let r = on(dir.path(), &["verify"]).expect(1);
+    assert_eq!(
+        problems(&r.stdout),
+        [format!(
+            "{}: entry 0: the last stable offset after the marker at 2 is 1, the entry says 2",
+            txnindex.display()
+        )]
+    );
+    // An entry for producer 9's marker, whose transaction was not open.
+    let mut extra = entry.clone();
+    let mut nine = entry[..34].to_vec();
+    nine[2..10].copy_from_slice(&9i64.to_be_bytes());
+    nine[18..26].copy_from_slice(&3i64.to_be_bytes());
+    extra.extend_from_slice(&nine);
+    std::fs::write(&txnindex, &extra).unwrap();
+    let r = on(dir.path(), &["verify"]).expect(1);
+    assert_eq!(
+        problems(&r.stdout),
+        [format!(
+            "{}: entry 1 (producer 9, ABORT marker at 3) answers no ABORT marker of an open transaction in the segment",
+            txnindex.display()
+        )]
+    );
+}

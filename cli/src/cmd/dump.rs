@@ -317,10 +317,24 @@ fn dump_txn_index(out: &mut Out, bytes: &[u8]) -> Result<Vec<String>, CliError> 
 
 /// A producer snapshot (FORMAT.md, `.snapshot`).
 fn dump_snapshot(out: &mut Out, bytes: &[u8]) -> Result<Vec<String>, CliError> {
-    match decode_snapshot(bytes) {
-        Ok(lines) => {
-            for l in lines {
-                out.line(&l)?;
+    match parse_snapshot(bytes) {
+        Ok(entries) => {
+            out.line(&format!("producers: {}", entries.len()))?;
+            for e in entries {
+                let batches: Vec<String> = e
+                    .batches
+                    .iter()
+                    .map(|(first, last, base, last_offset)| {
+                        format!("sequences {first}..{last} at offsets {base}..{last_offset}")
+                    })
+                    .collect();
+                out.line(&format!(
+                    "producerId: {} producerEpoch: {} openTransactionFrom: {} batches: [{}]",
+                    e.producer_id,
+                    e.epoch,
+                    e.txn_first_offset,
+                    batches.join(", ")
+                ))?;
             }
             Ok(Vec::new())
         }
@@ -331,8 +345,20 @@ fn dump_snapshot(out: &mut Out, bytes: &[u8]) -> Result<Vec<String>, CliError> {
     }
 }
 
-/// The lines describing a snapshot, or what is wrong with it.
-pub fn decode_snapshot(bytes: &[u8]) -> Result<Vec<String>, String> {
+/// One producer of a `.snapshot`.
+pub struct SnapshotEntry {
+    /// The producer id.
+    pub producer_id: i64,
+    /// Its epoch.
+    pub epoch: i16,
+    /// First offset of its open transaction, or -1.
+    pub txn_first_offset: i64,
+    /// Its last batches: first and last sequence, base and last offset.
+    pub batches: Vec<(i32, i32, i64, i64)>,
+}
+
+/// The producers of a snapshot, or what is wrong with it.
+pub fn parse_snapshot(bytes: &[u8]) -> Result<Vec<SnapshotEntry>, String> {
     let Some(body_len) = bytes.len().checked_sub(4) else {
         return Err(format!("{} bytes: too short for a snapshot", bytes.len()));
     };
@@ -356,32 +382,35 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<Vec<String>, String> {
         Ok(head)
     };
     let count = be_i32(take(4)?) as u32;
-    let mut lines = vec![format!("producers: {count}")];
+    let mut entries = Vec::new();
     for _ in 0..count {
-        let id = be_i64(take(8)?);
+        let producer_id = be_i64(take(8)?);
         let e = take(2)?;
         let epoch = i16::from_be_bytes([e[0], e[1]]);
-        let txn = be_i64(take(8)?);
+        let txn_first_offset = be_i64(take(8)?);
         let n = take(1)?[0];
+        if n > 5 {
+            return Err(format!("producer {producer_id} has {n} batches, at most 5"));
+        }
         let mut batches = Vec::new();
         for _ in 0..n {
             let first = be_i32(take(4)?);
             let last = be_i32(take(4)?);
             let base = be_i64(take(8)?);
             let last_offset = be_i64(take(8)?);
-            batches.push(format!(
-                "sequences {first}..{last} at offsets {base}..{last_offset}"
-            ));
+            batches.push((first, last, base, last_offset));
         }
-        lines.push(format!(
-            "producerId: {id} producerEpoch: {epoch} openTransactionFrom: {txn} batches: [{}]",
-            batches.join(", ")
-        ));
+        entries.push(SnapshotEntry {
+            producer_id,
+            epoch,
+            txn_first_offset,
+            batches,
+        });
     }
     if !r.is_empty() {
         return Err(format!("{} bytes left after the last entry", r.len()));
     }
-    Ok(lines)
+    Ok(entries)
 }
 
 /// CRC-32C (Castagnoli), bitwise: snapshots are small.

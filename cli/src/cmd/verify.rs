@@ -12,7 +12,7 @@
 //! partition's end offset), and also reports a tail that the store's last
 //! recovery cut (from the partition's metrics).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -25,7 +25,7 @@ use oncelog::record::{Batch, ControlRecordType};
 use oncelog::topic::TopicMeta;
 use oncelog::TopicConfig;
 
-use crate::cmd::dump::{base_offset_of, decode_snapshot};
+use crate::cmd::dump::{base_offset_of, parse_snapshot};
 use crate::error::CliError;
 use crate::output::{bytes_bar, check_store_dir, human_bytes, open_store, Out};
 
@@ -475,14 +475,110 @@ impl IndexRule {
     }
 }
 
+/// The `.txnindex` entry an ABORT marker calls for: one if the producer's
+/// transaction was open in the partition (FORMAT.md).
+struct ExpectedAbort {
+    producer: i64,
+    /// First offset of the transaction, when the walk knows it.
+    first: Option<i64>,
+    /// Offset of the marker.
+    marker: i64,
+    /// The last stable offset right after the marker, when every open
+    /// transaction is known.
+    lso: Option<i64>,
+    /// False when the walk cannot tell whether a transaction was open (it started
+    /// before the oldest segment, and no snapshot says): the entry may be there.
+    required: bool,
+}
+
+/// Which transactions are open in a partition as the walk goes, replaying the
+/// rule of the partition's producer table: an idempotent transactional batch
+/// opens its producer's transaction if none is open, any marker ends it.
+struct OpenTxns {
+    /// Producer -> first offset, and whether that offset is certain.
+    open: HashMap<i64, (i64, bool)>,
+    /// Producers whose state the walk knows.
+    seen: HashSet<i64>,
+    /// Whether the state of every producer is known (the log starts at 0, or a
+    /// snapshot at its first segment says).
+    all_known: bool,
+}
+
+impl OpenTxns {
+    /// The state at the start of the partition's oldest segment.
+    fn at_start(report: &mut Report, dir: &Path, base: i64) -> Result<OpenTxns, CliError> {
+        let mut state = OpenTxns {
+            open: HashMap::new(),
+            seen: HashSet::new(),
+            all_known: base == 0,
+        };
+        if base > 0 {
+            let path = segment_path(dir, base, "snapshot");
+            if let Some(bytes) = read_file(report, &path, Missing::Fine)? {
+                if let Ok(entries) = parse_snapshot(&bytes) {
+                    state.all_known = true;
+                    for e in entries.iter().filter(|e| e.txn_first_offset >= 0) {
+                        state.open.insert(e.producer_id, (e.txn_first_offset, true));
+                    }
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    fn knows(&self, producer: i64) -> bool {
+        self.all_known || self.seen.contains(&producer)
+    }
+
+    fn on_data(&mut self, h: &oncelog::record::BatchHeader) {
+        if h.producer_id >= 0 && h.base_sequence >= 0 && h.is_transactional() {
+            let certain = self.knows(h.producer_id);
+            self.open
+                .entry(h.producer_id)
+                .or_insert((h.base_offset, certain));
+            self.seen.insert(h.producer_id);
+        }
+    }
+
+    fn on_marker(
+        &mut self,
+        h: &oncelog::record::BatchHeader,
+        abort: bool,
+    ) -> Option<ExpectedAbort> {
+        let p = h.producer_id;
+        let known = self.knows(p);
+        let first = self.open.remove(&p);
+        self.seen.insert(p);
+        if !abort || (first.is_none() && known) {
+            return None;
+        }
+        let marker = h.base_offset;
+        let lso = self.all_known.then(|| {
+            self.open
+                .values()
+                .map(|(f, _)| *f)
+                .min()
+                .unwrap_or(i64::MAX)
+                .min(marker + 1)
+        });
+        Some(ExpectedAbort {
+            producer: p,
+            first: first.filter(|(_, certain)| *certain).map(|(f, _)| f),
+            marker,
+            lso,
+            required: first.is_some(),
+        })
+    }
+}
+
 /// What walking one segment's batches found.
 struct Walk {
     index: Vec<OffsetEntry>,
     time: Vec<TimeEntry>,
     /// The final time entry written when the segment is sealed.
     seal_time: Option<TimeEntry>,
-    /// ABORT markers: producer, first offset of its transaction if seen, marker offset.
-    aborts: Vec<(i64, Option<i64>, i64)>,
+    /// The `.txnindex` entries the ABORT markers call for.
+    aborts: Vec<ExpectedAbort>,
     next_offset: i64,
     /// Bytes walked.
     end_position: u64,
@@ -503,8 +599,8 @@ fn verify_partition(report: &mut Report, p: &Planned, bound: Option<i64>) -> Res
     }
     let live = bound.is_some();
     let checkpoint = read_checkpoint(report, dir)?;
-    // Producers' open transactions (first offset), as far as the walk saw them.
-    let mut open_txns: HashMap<i64, i64> = HashMap::new();
+    let first_base = *bases.keys().next().expect("checked non-empty");
+    let mut open_txns = OpenTxns::at_start(report, dir, first_base)?;
     let mut expected_next: Option<i64> = None;
     let mut log_end = None;
     let count = bases.len();
@@ -556,7 +652,7 @@ fn verify_partition(report: &mut Report, p: &Planned, bound: Option<i64>) -> Res
         check_txn_index(report, dir, base, &walk, bound.filter(|_| last), missing)?;
         let snapshot = segment_path(dir, base, "snapshot");
         if let Some(bytes) = read_file(report, &snapshot, Missing::Fine)? {
-            if let Err(e) = decode_snapshot(&bytes) {
+            if let Err(e) = parse_snapshot(&bytes) {
                 report.problem(&snapshot, None, None, format!("producer snapshot: {e}"))?;
             }
         }
@@ -584,7 +680,7 @@ fn walk_segment(
     bound: Option<i64>,
     checkpoint: Option<i64>,
     interval: u32,
-    open_txns: &mut HashMap<i64, i64>,
+    open_txns: &mut OpenTxns,
 ) -> Result<Walk, CliError> {
     let mut rule = IndexRule::new(interval);
     let mut walk = Walk {
@@ -663,6 +759,9 @@ fn walk_segment(
             walk.stopped = true;
             break;
         }
+        // The transaction state follows the batch even when its CRC fails, so that
+        // one damaged batch makes one problem.
+        let contents = check_contents(&batch, open_txns, &mut walk.aborts);
         if let Err(e) = batch.verify_crc() {
             report.problem(
                 path,
@@ -670,7 +769,7 @@ fn walk_segment(
                 Some(pos as u64),
                 format!("{e}{}", note(next, true)),
             )?;
-        } else if let Err(e) = check_contents(&batch, open_txns, &mut walk.aborts) {
+        } else if let Err(e) = contents {
             report.problem(
                 path,
                 Some(next),
@@ -696,27 +795,23 @@ fn walk_segment(
 }
 
 /// Decodes every record of a batch (and a marker's control record), following
-/// each producer's open transaction to know where an aborted one started.
+/// each producer's open transaction to know which `.txnindex` entries the
+/// segment needs.
 fn check_contents(
     batch: &Batch<'_>,
-    open_txns: &mut HashMap<i64, i64>,
-    aborts: &mut Vec<(i64, Option<i64>, i64)>,
+    open_txns: &mut OpenTxns,
+    aborts: &mut Vec<ExpectedAbort>,
 ) -> Result<(), String> {
     let h = batch.header();
     if h.is_control() {
         let (kind, _) = batch.control().map_err(|e| format!("marker: {e}"))?;
-        let first = open_txns.remove(&h.producer_id);
-        if kind == ControlRecordType::Abort {
-            aborts.push((h.producer_id, first, h.base_offset));
-        }
+        aborts.extend(open_txns.on_marker(h, kind == ControlRecordType::Abort));
         return Ok(());
     }
     for record in batch.records() {
         record.map_err(|e| e.to_string())?;
     }
-    if h.is_transactional() && h.producer_id >= 0 {
-        open_txns.entry(h.producer_id).or_insert(h.base_offset);
-    }
+    open_txns.on_data(h);
     Ok(())
 }
 
@@ -899,7 +994,7 @@ fn check_txn_index(
         )?;
     }
     // Entries for markers past the published end (being written) or past damage
-    // that stopped the walk are not judged; otherwise each must name a marker.
+    // that stopped the walk are not judged; otherwise each must answer a marker.
     let limit = if bound.is_none() && !walk.stopped {
         i64::MAX
     } else {
@@ -909,46 +1004,76 @@ fn check_txn_index(
         .into_iter()
         .filter(|e| be_i64(&e[18..]) < limit)
         .collect();
-    for (i, e) in found.iter().enumerate() {
-        let version = i16::from_be_bytes([e[0], e[1]]);
-        let (producer, first, last, lso) = (
+    let mut next = 0; // the next entry of `found` to match
+    for want in walk.aborts.iter().filter(|a| a.marker < limit) {
+        let Some(e) = found.get(next) else {
+            if !want.required {
+                continue;
+            }
+            return report.problem(
+                &path,
+                None,
+                None,
+                format!(
+                    "{} entries: the ABORT marker of producer {} at offset {} has none",
+                    found.len(),
+                    want.producer,
+                    want.marker
+                ),
+            );
+        };
+        let (version, producer, first, last, lso) = (
+            i16::from_be_bytes([e[0], e[1]]),
             be_i64(&e[2..]),
             be_i64(&e[10..]),
             be_i64(&e[18..]),
             be_i64(&e[26..]),
         );
-        let what = match walk.aborts.get(i) {
-            _ if version != 0 => Some(format!("entry {i} has version {version}, not 0")),
-            None => Some(format!(
-                "entry {i} (producer {producer}, ABORT marker at {last}) names no ABORT marker of the segment"
-            )),
-            Some(&(p, _, m)) if p != producer || m != last => Some(format!(
-                "entry {i} is producer {producer} with its ABORT marker at {last}, expected producer {p} with its marker at {m}"
-            )),
-            Some(&(_, Some(f), _)) if f != first => Some(format!(
-                "entry {i}: the aborted transaction of producer {producer} starts at offset {f}, the entry says {first}"
-            )),
-            Some(_) if first > last || lso > last + 1 => Some(format!(
-                "entry {i}: first offset {first}, marker {last} and last stable offset {lso} are out of order"
-            )),
-            Some(_) => None,
+        if (producer, last) != (want.producer, want.marker) {
+            if !want.required {
+                continue;
+            }
+            return report.problem(
+                &path,
+                None,
+                None,
+                format!(
+                    "entry {next} is producer {producer} with its ABORT marker at {last}, expected producer {} with its marker at {}",
+                    want.producer, want.marker
+                ),
+            );
+        }
+        let what = if version != 0 {
+            Some(format!("entry {next} has version {version}, not 0"))
+        } else if want.first.is_some_and(|f| f != first) || first > last {
+            Some(format!(
+                "entry {next}: the aborted transaction of producer {producer} starts at offset {}, the entry says {first}",
+                want.first.map_or("?".to_string(), |f| f.to_string())
+            ))
+        } else if want.lso.is_some_and(|l| l != lso) || lso > last + 1 {
+            Some(format!(
+                "entry {next}: the last stable offset after the marker at {last} is {}, the entry says {lso}",
+                want.lso.map_or("at most ".to_string() + &(last + 1).to_string(), |l| l.to_string())
+            ))
+        } else {
+            None
         };
         if let Some(what) = what {
             return report.problem(&path, None, None, what);
         }
+        next += 1;
     }
-    let expected = walk.aborts.iter().filter(|(_, _, m)| *m < limit).count();
-    if found.len() < expected {
-        let (p, _, m) = walk.aborts[found.len()];
-        report.problem(
+    if let Some(e) = found.get(next) {
+        return report.problem(
             &path,
             None,
             None,
             format!(
-                "{} entries, expected {expected}: the ABORT marker of producer {p} at offset {m} has none",
-                found.len()
+                "entry {next} (producer {}, ABORT marker at {}) answers no ABORT marker of an open transaction in the segment",
+                be_i64(&e[2..]),
+                be_i64(&e[18..])
             ),
-        )?;
+        );
     }
     Ok(())
 }
