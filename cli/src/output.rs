@@ -37,6 +37,26 @@ pub fn check_store_dir(dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Whether a process holds a `flock` on `path` (how oncelog tells a live holder:
+/// the kernel drops the lock when its process dies). Probed with a non-blocking
+/// exclusive lock, released at once; false when the file is missing.
+pub fn flock_held(path: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    loop {
+        // SAFETY: plain syscalls on an open descriptor, closed when `file` drops.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+            return false;
+        }
+        if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return true;
+        }
+    }
+}
+
 /// `s` as a JSON string literal, quotes included (RFC 8259 escaping).
 pub fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);

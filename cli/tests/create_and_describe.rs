@@ -137,6 +137,10 @@ fn describe_shows_offsets_producers_and_open_transactions() {
     );
     assert!(txn.ends_with(": t-1 (open from offset 0)"), "{txn}");
     assert!(
+        !txn.contains("holder is gone"),
+        "this process holds it: {txn}"
+    );
+    assert!(
         !out.contains("done-tx"),
         "a committed transaction is not open:\n{out}"
     );
@@ -147,7 +151,7 @@ fn describe_shows_offsets_producers_and_open_transactions() {
         "\"open_transactions\":[{{\"transactional_id\":\"open-tx\",\"producer_id\":{open_id},\"epoch\":0,\"status\":\"Ongoing\","
     )));
     assert!(json.contains(
-        "\"partitions\":[{\"topic\":\"t\",\"partition\":1,\"state\":\"open\",\"open_from\":0}]}]}"
+        "\"holder_alive\":true,\"partitions\":[{\"topic\":\"t\",\"partition\":1,\"state\":\"open\",\"open_from\":0}]}]}"
     ));
 
     open.abort_transaction().unwrap();

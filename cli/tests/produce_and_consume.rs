@@ -502,3 +502,81 @@ fn consume_stops_quietly_when_its_reader_goes_away() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+#[test]
+fn a_killed_transactional_produce_is_ended_by_the_next_read_committed_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    on(dir.path(), &["create-topic", "t"]).ok();
+    let mut child = common::command()
+        .args(["--store", dir.path().to_str().unwrap()])
+        .args(["produce", "t", "--transactional-id", "loader"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..5 {
+        std::io::Write::write_all(&mut stdin, format!("r{i}\n").as_bytes()).unwrap();
+    }
+    std::io::Write::flush(&mut stdin).unwrap();
+    // Until the records are in the log (the producer appends after linger.ms).
+    let t0 = Instant::now();
+    while on(dir.path(), &["consume", "t", "--from-beginning"])
+        .ok()
+        .stdout
+        != "r0\nr1\nr2\nr3\nr4\n"
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the records never came"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL in the middle of the transaction
+    child.wait().unwrap();
+    drop(stdin);
+
+    let describe = on(dir.path(), &["describe", "--topic", "t"]).ok().stdout;
+    assert!(describe.contains("open transactions: 1\n"), "{describe}");
+    assert!(
+        describe.contains(", its holder is gone (the next read_committed reader or init_transactions ends it): t-0 (open from offset 0)"),
+        "{describe}"
+    );
+    on(dir.path(), &["verify"]).ok();
+    let committed = on(
+        dir.path(),
+        &[
+            "consume",
+            "t",
+            "--from-beginning",
+            "--isolation",
+            "read_committed",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        committed.stdout, "",
+        "the transaction was aborted, not committed"
+    );
+    let describe = on(dir.path(), &["describe", "--topic", "t"]).ok().stdout;
+    assert!(
+        describe.ends_with("open transactions: none\n"),
+        "{describe}"
+    );
+    on(dir.path(), &["verify"]).ok();
+    let dump = common::run(&[
+        "dump",
+        dir.path()
+            .join("t-0/00000000000000000000.txnindex")
+            .to_str()
+            .unwrap(),
+    ])
+    .ok();
+    assert!(
+        dump.stdout
+            .contains("firstOffset: 0 lastOffset: 5 lastStableOffset: 6"),
+        "{}",
+        dump.stdout
+    );
+}

@@ -139,6 +139,7 @@ pub fn run(store: &Path, args: Consume) -> Result<ExitCode, CliError> {
     // when one found nothing although the end is not reached (a read_committed
     // consumer held back by an open transaction, a partition not owned yet).
     let mut idle = false;
+    let mut waited_for_transactions = false;
     loop {
         let timeout = if args.follow || idle {
             POLL
@@ -172,6 +173,14 @@ pub fn run(store: &Path, args: Consume) -> Result<ExitCode, CliError> {
             break;
         }
         if !args.follow && at_end(&s, &mut consumer, read_committed)? {
+            // Held back by an open transaction: one poll that waits lets the
+            // consumer finish it if its holder is gone (or timed out); a live
+            // one still ends the run here, at the last stable offset.
+            if read_committed && !waited_for_transactions && held_back(&s, &consumer)? {
+                waited_for_transactions = true;
+                idle = true;
+                continue;
+            }
             break;
         }
     }
@@ -195,6 +204,18 @@ fn at_end(s: &Store, consumer: &mut Consumer, read_committed: bool) -> Result<bo
         }
     }
     Ok(true)
+}
+
+/// Whether an open transaction keeps records of an assigned partition from a
+/// read_committed consumer.
+fn held_back(s: &Store, consumer: &Consumer) -> Result<bool, CliError> {
+    for tp in consumer.assignment() {
+        let p = s.partition(&tp.topic, tp.partition)?;
+        if p.last_stable_offset() < p.end_offset() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn print(

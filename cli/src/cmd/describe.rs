@@ -11,7 +11,7 @@ use oncelog::txn::{Coordinator, TxnState, TxnStatus};
 use oncelog::{Durability, ProducerState, Store, TopicConfig};
 
 use crate::error::CliError;
-use crate::output::{age, human_bytes, json_str, open_store, table, Out};
+use crate::output::{age, flock_held, human_bytes, json_str, open_store, table, Out};
 
 /// Arguments of `describe`.
 #[derive(Args)]
@@ -61,6 +61,8 @@ enum InPartition {
 struct OpenTxn {
     id: String,
     state: TxnState,
+    /// Its holder's process is alive (holds its liveness lock).
+    holder_alive: bool,
     partitions: Vec<(String, u32, InPartition)>,
 }
 
@@ -163,8 +165,13 @@ fn open_transactions(
         if partitions.iter().all(|(_, _, h)| *h == InPartition::Ended) {
             continue;
         }
+        let liveness = s
+            .path()
+            .join("transactions")
+            .join(format!("{:016x}.live", state.owner));
         open.push(OpenTxn {
             id,
+            holder_alive: flock_held(&liveness),
             state,
             partitions,
         });
@@ -272,9 +279,14 @@ fn text(topics: &[TopicView], open: &[OpenTxn]) -> String {
                     InPartition::Ended => format!("{topic}-{p} (ended)"),
                 })
                 .collect();
+            let gone = if t.holder_alive {
+                ""
+            } else {
+                ", its holder is gone (the next read_committed reader or init_transactions ends it)"
+            };
             let _ = writeln!(
                 s,
-                "  {}: producer {} epoch {}, {:?}{since}: {}",
+                "  {}: producer {} epoch {}, {:?}{since}{gone}: {}",
                 t.id,
                 t.state.producer_id,
                 t.state.epoch,
@@ -360,7 +372,7 @@ fn json(topics: &[TopicView], open: &[OpenTxn]) -> String {
             .collect();
         let _ = write!(
             s,
-            "{{\"transactional_id\":{},\"producer_id\":{},\"epoch\":{},\"status\":\"{:?}\",\"started_ms\":{},\"updated_ms\":{},\"timeout_ms\":{},\"partitions\":[{}]}}",
+            "{{\"transactional_id\":{},\"producer_id\":{},\"epoch\":{},\"status\":\"{:?}\",\"started_ms\":{},\"updated_ms\":{},\"timeout_ms\":{},\"holder_alive\":{},\"partitions\":[{}]}}",
             json_str(&t.id),
             t.state.producer_id,
             t.state.epoch,
@@ -368,6 +380,7 @@ fn json(topics: &[TopicView], open: &[OpenTxn]) -> String {
             t.state.started_ms,
             t.state.updated_ms,
             t.state.timeout_ms,
+            t.holder_alive,
             parts.join(",")
         );
     }
