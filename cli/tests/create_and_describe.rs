@@ -281,3 +281,30 @@ fn every_subcommand_help_has_an_example() {
         );
     }
 }
+
+#[test]
+fn describe_tells_when_opening_cut_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    on(dir.path(), &["create-topic", "t"]).ok();
+    on_with_input(dir.path(), &["produce", "t"], b"kept\n").ok();
+    let log = dir.path().join("t-0/00000000000000000000.log");
+    let mut torn = std::fs::read(&log).unwrap();
+    let whole = torn.len();
+    torn.extend_from_slice(&torn[..whole / 2].to_vec());
+    std::fs::write(&log, &torn).unwrap();
+    // describe opens the store first: recovery cuts the half batch and says so.
+    let out = on(dir.path(), &["describe"]).ok().stdout;
+    assert!(
+        out.contains("  t-0: the last recovery cut off a damaged or torn tail\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n  0          0      1    1       1 "),
+        "{out}"
+    );
+    // It is cut now: the next first open finds nothing to cut.
+    let json = on(dir.path(), &["describe", "--json"]).ok().stdout;
+    assert!(json.contains("\"recovery_cut_tail\":false"), "{json}");
+    assert!(!json.contains("\"recovery_cut_tail\":true"), "{json}");
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), whole as u64);
+}
