@@ -290,7 +290,7 @@ fn describe_tells_when_opening_cut_a_torn_tail() {
     let log = dir.path().join("t-0/00000000000000000000.log");
     let mut torn = std::fs::read(&log).unwrap();
     let whole = torn.len();
-    torn.extend_from_slice(&torn[..whole / 2].to_vec());
+    torn.extend_from_within(..whole / 2);
     std::fs::write(&log, &torn).unwrap();
     // describe opens the store first: recovery cuts the half batch and says so.
     let out = on(dir.path(), &["describe"]).ok().stdout;
