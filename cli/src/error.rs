@@ -26,6 +26,17 @@ impl CliError {
         }
     }
 
+    /// An error of the core about a value the user gave on the command line (a
+    /// config entry, a topic name, an argument out of range): a usage error;
+    /// anything else is a failure.
+    pub fn argument(e: oncelog::Error) -> CliError {
+        use oncelog::ErrorKind::{InvalidArgument, InvalidConfig, InvalidTopicName};
+        match e.kind() {
+            InvalidArgument | InvalidConfig | InvalidTopicName => CliError::usage(e.to_string()),
+            _ => CliError::failed(e.to_string()),
+        }
+    }
+
     /// The message on one line.
     pub fn one_line(&self) -> String {
         self.message.lines().collect::<Vec<_>>().join("; ")

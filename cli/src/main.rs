@@ -7,6 +7,7 @@
 
 mod cmd;
 mod error;
+mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

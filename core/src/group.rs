@@ -346,6 +346,148 @@ impl GroupMetadata {
     }
 }
 
+/// A consumer group as any process sees it from outside, without joining it
+/// (what `oncelog groups describe` prints): [`describe_group`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupDescription {
+    /// The group id.
+    pub group_id: String,
+    /// The current generation (0 before any member joined).
+    pub generation: i64,
+    /// Every member file, in token order: live members, members whose session
+    /// expired, and dead ones whose file nobody removed yet.
+    pub members: Vec<GroupMember>,
+    /// The partitions' owner files: who consumes (or last consumed) each one.
+    pub owners: Vec<PartitionOwner>,
+}
+
+/// One member of a [`GroupDescription`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupMember {
+    /// The member's token (its id in the group).
+    pub token: i64,
+    /// The topics it subscribed to.
+    pub topics: Vec<String>,
+    /// Its `session.timeout.ms`.
+    pub session_timeout_ms: Option<u64>,
+    /// Live, expired or dead.
+    pub status: MemberStatus,
+    /// Whether the current generation counts it.
+    pub in_generation: bool,
+    /// Milliseconds since its last heartbeat (its last look at the group).
+    pub heartbeat_age_ms: u64,
+}
+
+/// The owner file of one partition of a group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionOwner {
+    /// The partition.
+    pub partition: TopicPartition,
+    /// The token of the member that took it last.
+    pub token: Option<i64>,
+    /// Whether a process holds it now (the member is consuming it).
+    pub held: bool,
+}
+
+/// The groups that have a directory in the store (members joined once), sorted.
+/// Groups that only ever committed offsets through `assign` have none: see
+/// [`OffsetStore::all_committed`](crate::offsets::OffsetStore::all_committed).
+pub fn list_groups(store: &Store) -> Result<Vec<String>> {
+    let dir = store.path().join("groups");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("list", &dir, e)),
+    };
+    let mut groups = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
+        if let Some(group) = entry.file_name().to_str().and_then(decode_hex_name) {
+            groups.push(group);
+        }
+    }
+    groups.sort();
+    Ok(groups)
+}
+
+/// Describes `group` from its files without joining it or changing anything;
+/// `None` when no member ever joined it.
+pub fn describe_group(store: &Store, group: &str) -> Result<Option<GroupDescription>> {
+    let dir = group_dir(store, group);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("list", &dir, e)),
+    };
+    let generation = read_state(&dir)?;
+    let mut members = Vec::new();
+    let mut owners = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let path = entry.path();
+        if let Some(token) = name
+            .strip_prefix("member-")
+            .and_then(|t| i64::from_str_radix(t, 16).ok())
+        {
+            let status = member_status(&path);
+            // Gone between listing and reading: it left.
+            let Ok(content) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let mut lines = content.lines();
+            let session_timeout_ms = lines
+                .next()
+                .and_then(|l| l.strip_prefix(SESSION_TIMEOUT_KEY))
+                .and_then(|v| v.trim().parse().ok());
+            let heartbeat_age_ms = std::fs::metadata(&path)
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|m| SystemTime::now().duration_since(m).ok())
+                .map_or(0, |d| d.as_millis() as u64);
+            members.push(GroupMember {
+                token,
+                topics: lines.map(str::to_string).collect(),
+                session_timeout_ms,
+                status,
+                in_generation: generation.members.contains_key(&token),
+                heartbeat_age_ms,
+            });
+        } else if let Some((topic, partition)) = name
+            .strip_prefix("owner-")
+            .and_then(|n| n.rsplit_once('-'))
+            .and_then(|(t, p)| Some((t, p.parse::<u32>().ok()?)))
+        {
+            owners.push(PartitionOwner {
+                partition: TopicPartition::new(topic, partition),
+                token: read_token(&path),
+                held: is_held(&path),
+            });
+        }
+    }
+    members.sort_by_key(|m| m.token);
+    owners.sort_by(|a, b| a.partition.cmp(&b.partition));
+    Ok(Some(GroupDescription {
+        group_id: group.to_string(),
+        generation: generation.id,
+        members,
+        owners,
+    }))
+}
+
+/// The group id of a `groups/` directory name (the id's bytes in hex).
+fn decode_hex_name(name: &str) -> Option<String> {
+    if name.len() % 2 != 0 {
+        return None;
+    }
+    let bytes = (0..name.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(name.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
+}
+
 /// First line of a member file: its session timeout.
 const SESSION_TIMEOUT_KEY: &str = "session.timeout.ms";
 
@@ -381,8 +523,11 @@ fn read_state(dir: &Path) -> Result<Generation> {
     Ok(generation)
 }
 
+/// Whether a group member is still in the group, as every member judges it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum MemberStatus {
+pub enum MemberStatus {
+    /// Its process holds its member file and its heartbeat is within its session
+    /// timeout.
     Live,
     /// Its process holds the file, but its heartbeat is older than its session timeout.
     Expired,

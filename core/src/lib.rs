@@ -62,10 +62,15 @@ pub use config::{
 };
 pub use consumer::{Consumer, ConsumerRecord, TopicPartition};
 pub use error::{Error, ErrorKind, Result};
-pub use group::GroupMetadata;
+pub use group::{
+    describe_group, list_groups, GroupDescription, GroupMember, GroupMetadata, MemberStatus,
+    PartitionOwner,
+};
 pub use log::reader::{ReadBatch, Reader};
 pub use offsets::CommittedOffset;
-pub use partition::{AppendInfo, AppendOptions, Partition, PartitionMetrics};
+pub use partition::{
+    AppendInfo, AppendOptions, Partition, PartitionMetrics, ProducerState, SegmentInfo,
+};
 pub use producer::{DeliveryReport, Producer, ProducerRecord};
 pub use record::{Header, Record, RecordView};
 pub use store::Store;

@@ -87,6 +87,21 @@ impl OffsetStore {
             .cloned())
     }
 
+    /// Every committed offset, as `(group, topic, partition, offset)`, sorted by
+    /// group, topic and partition; the log is read up to its end first. Offsets
+    /// sent in a transaction that is still open are not among them.
+    pub fn all_committed(&self) -> Result<Vec<(String, String, u32, CommittedOffset)>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        self.catch_up(&mut cache)?;
+        let mut all: Vec<(String, String, u32, CommittedOffset)> = cache
+            .map
+            .iter()
+            .map(|((g, t, p), c)| (g.clone(), t.clone(), *p, c.clone()))
+            .collect();
+        all.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+        Ok(all)
+    }
+
     /// Whether a transaction that is still open sent offsets of `group` for
     /// `topic`/`partition` (Kafka's unstable offset commit): the committed offset may
     /// still move when it ends.

@@ -51,6 +51,36 @@ pub struct PartitionMetrics {
     pub recovery_truncations: u64,
 }
 
+/// What a partition remembers of one idempotent producer: its entry in the
+/// partition's producer table (DESIGN.md, idempotent producer), as
+/// [`Partition::producers`] reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProducerState {
+    /// The producer id.
+    pub producer_id: i64,
+    /// Its current epoch in this partition.
+    pub epoch: i16,
+    /// Sequence number of its last remembered record, or -1 if no batch of this
+    /// epoch is remembered (right after a transaction marker, for example).
+    pub last_sequence: i32,
+    /// Offset of its last remembered record, or -1.
+    pub last_offset: i64,
+    /// First offset of its transaction open in this partition, if one is.
+    pub open_transaction: Option<i64>,
+}
+
+/// One segment of a partition, as [`Partition::segment_info`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The segment's base offset (its files are named by it).
+    pub base_offset: i64,
+    /// Bytes of record batches in its `.log`: the file length of a sealed segment,
+    /// the published end position of the active one (not its reserved length).
+    pub log_bytes: u64,
+    /// Whether this is the active segment (the last one, being appended to).
+    pub active: bool,
+}
+
 impl Partition {
     pub(crate) fn new(store: Store, log: Arc<PartitionLog>) -> Partition {
         Partition { store, log }
@@ -282,6 +312,53 @@ impl Partition {
             }
         }
         Ok(None)
+    }
+
+    /// The producers this partition remembers (at most 48, the least recently
+    /// active forgotten first), with their epoch, last sequence and open
+    /// transaction, sorted by producer id. Takes the append lock for a moment, so
+    /// that no append changes the table while it is read.
+    pub fn producers(&self) -> Result<Vec<ProducerState>> {
+        let _guard = self.log.lock()?;
+        let mut out: Vec<ProducerState> = self
+            .log
+            .block()
+            .producers
+            .entries()
+            .into_iter()
+            .map(|e| {
+                let last = e.batches.last();
+                ProducerState {
+                    producer_id: e.producer_id,
+                    epoch: e.epoch,
+                    last_sequence: last.map_or(-1, |b| b.last_seq),
+                    last_offset: last.map_or(-1, |b| b.last_offset),
+                    open_transaction: (e.txn_first_offset >= 0).then_some(e.txn_first_offset),
+                }
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        Ok(out)
+    }
+
+    /// The partition's segments, oldest first, with the bytes of batches each
+    /// holds; the last one is the active segment. Takes the append lock for a
+    /// moment: a roll resets the active segment's position before it moves to the
+    /// new segment, so only the lock gives a consistent picture.
+    pub fn segment_info(&self) -> Result<Vec<SegmentInfo>> {
+        self.log.check_fork()?;
+        let _guard = self.log.lock()?;
+        let list = self.log.segments()?;
+        let end_position = self.log.block().tail.end_position.load(Ordering::Acquire);
+        Ok(list
+            .segments
+            .iter()
+            .map(|s| SegmentInfo {
+                base_offset: s.base,
+                log_bytes: s.sealed.map_or(end_position, |x| x.log_len),
+                active: s.sealed.is_none(),
+            })
+            .collect())
     }
 
     /// Deletes whole old segments beyond `retention.bytes` / `retention.ms` now

@@ -146,6 +146,24 @@ impl Coordinator {
         Ok(cache.map.get(id).cloned())
     }
 
+    /// Every transactional id the log knows, with its latest state, sorted by id.
+    /// The latest record of a live holder may still say `Ongoing` or
+    /// `PrepareCommit` for a transaction whose markers already ended it (its
+    /// completed state is written with the holder's next record): a partition's
+    /// [`producers`](crate::Partition::producers) tell whether the transaction is
+    /// still open there.
+    pub fn states(&self) -> Result<Vec<(String, TxnState)>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        self.catch_up(&mut cache)?;
+        let mut all: Vec<(String, TxnState)> = cache
+            .map
+            .iter()
+            .map(|(id, s)| (id.clone(), s.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
+
     /// Takes over `id`: fences every older epoch, finishes a transaction the
     /// previous holder left (abort, or commit if it was prepared), and returns the
     /// producer id and the new epoch.
