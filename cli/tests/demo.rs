@@ -81,19 +81,26 @@ fn a_broken_promise_is_found_and_fails_the_run() {
 }
 
 #[test]
-fn bad_arguments_are_one_line_and_exit_2() {
-    for args in [
-        &["--records", "0"][..],
-        &["--lang", "cobol"][..],
-        &["--kills", "x"][..],
-    ] {
+fn bad_arguments_exit_2_and_ours_are_one_line() {
+    // Refused by the argument parser.
+    for args in [&["--lang", "cobol"][..], &["--kills", "x"][..]] {
         let out = demo(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(args[1]),
+            "{args:?}"
+        );
+    }
+    // Refused by the demo: one line.
+    let missing_c_child = Command::new(env!("CARGO_BIN_EXE_oncelog"))
+        .args(["demo", "--lang", "c"])
+        .env("ONCELOG_DEMO_C", "/nonexistent/demo_child")
+        .output()
+        .unwrap();
+    for out in [demo(&["--records", "0"]), missing_c_child] {
+        assert_eq!(out.status.code(), Some(2));
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!stderr.trim().is_empty(), "{args:?}");
-        if args[0] != "--kills" {
-            assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-            assert!(stderr.starts_with("oncelog: error: "), "{stderr}");
-        }
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("oncelog: error: "), "{stderr}");
     }
 }
