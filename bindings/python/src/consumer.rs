@@ -39,8 +39,9 @@ struct State {
     core: oncelog::Consumer,
     /// Records of the last core poll not handed out yet.
     buffer: VecDeque<ConsumerRecord>,
-    /// Interned topic names, so messages share them.
+    /// Interned topic names, so messages share them; the last one used first.
     topics: HashMap<String, Py<PyString>>,
+    last_topic: Option<(String, Py<PyString>)>,
     closed: bool,
 }
 
@@ -93,16 +94,27 @@ impl State {
     }
 
     /// The message of a record, its topic name interned.
-    fn message(&mut self, py: Python<'_>, r: ConsumerRecord) -> PyResult<Message> {
-        let topic = match self.topics.get(&r.topic) {
-            Some(t) => t.clone_ref(py),
-            None => {
-                let t = PyString::intern(py, &r.topic).unbind();
-                self.topics.insert(r.topic.clone(), t.clone_ref(py));
+    fn message<'py>(
+        &mut self,
+        py: Python<'py>,
+        r: ConsumerRecord,
+    ) -> PyResult<Bound<'py, Message>> {
+        let topic = match &self.last_topic {
+            Some((name, t)) if *name == r.topic => t.clone_ref(py),
+            _ => {
+                let t = match self.topics.get(&r.topic) {
+                    Some(t) => t.clone_ref(py),
+                    None => {
+                        let t = PyString::intern(py, &r.topic).unbind();
+                        self.topics.insert(r.topic.clone(), t.clone_ref(py));
+                        t
+                    }
+                };
+                self.last_topic = Some((r.topic.clone(), t.clone_ref(py)));
                 t
             }
         };
-        Ok(Message {
+        let message = Message {
             topic,
             partition: r.partition,
             offset: r.offset,
@@ -110,7 +122,8 @@ impl State {
             value: r.value.as_deref().map(|v| PyBytes::new(py, v).unbind()),
             headers: headers_to_py(py, &r.headers)?.map(Bound::unbind),
             timestamp: r.timestamp,
-        })
+        };
+        Message::new_bound(py, message)
     }
 }
 
@@ -167,7 +180,11 @@ impl Consumer {
             let slice = left.min(WAIT_SLICE);
             let records = self.rebalancing(py, state, |st| st.core.poll(slice))?;
             if !records.is_empty() {
-                state.buffer.extend(records);
+                if state.buffer.is_empty() {
+                    state.buffer = VecDeque::from(records);
+                } else {
+                    state.buffer.extend(records);
+                }
                 return Ok(());
             }
             if timeout.is_some() && start.elapsed() >= timeout.unwrap_or_default() {
@@ -272,6 +289,7 @@ impl Consumer {
                 core,
                 buffer: VecDeque::new(),
                 topics: HashMap::new(),
+                last_topic: None,
                 closed: false,
             }),
             store,
@@ -345,7 +363,11 @@ impl Consumer {
     /// The next message, waiting up to `timeout` seconds for one (None: no limit);
     /// None when none came. Commits as the commit mode says.
     #[pyo3(signature = (timeout = None))]
-    fn poll(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Message>> {
+    fn poll<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<Bound<'py, Message>>> {
         let timeout = timeout_arg(timeout)?;
         let mut state = self.open_state(py)?;
         if state.buffer.is_empty() {
@@ -379,7 +401,8 @@ impl Consumer {
         if state.buffer.is_empty() {
             self.fill(py, &mut state, timeout)?;
         }
-        let mut out: Vec<Message> = Vec::with_capacity(want.min(state.buffer.len().max(1)));
+        let mut out: Vec<Bound<'py, Message>> =
+            Vec::with_capacity(want.min(state.buffer.len().max(1)));
         loop {
             while out.len() < want {
                 let Some(r) = state.buffer.pop_front() else {
@@ -396,11 +419,7 @@ impl Consumer {
                 break;
             }
         }
-        let items = out
-            .into_iter()
-            .map(|m| Bound::new(py, m))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, items)
+        PyList::new(py, out)
     }
 
     /// Commits offsets for the consumer's group (`group.id`). With no argument, the
@@ -593,7 +612,7 @@ impl Consumer {
     }
 
     /// The next message, waiting as long as it takes (Ctrl-C interrupts).
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Message>> {
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, Message>>> {
         self.poll(py, None)
     }
 }

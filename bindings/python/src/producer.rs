@@ -46,6 +46,19 @@ const HEADER_OVERHEAD: u64 = 10;
 /// A batch's header.
 const BATCH_HEADER: u64 = oncelog::record::BATCH_HEADER_LEN as u64;
 
+/// A cheap monotonic clock in milliseconds (`CLOCK_MONOTONIC_COARSE`: a few ns, a
+/// few ms of resolution), for deciding when cached topic metadata is stale.
+#[allow(clippy::useless_conversion)] // time_t and c_long are i64 here, not everywhere
+fn coarse_ms() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write to.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000
+}
+
 /// Milliseconds since the Unix epoch.
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -78,7 +91,8 @@ struct Routing {
 /// Where a record goes, copied out of the routing table.
 struct Route {
     name: Arc<str>,
-    py_name: Py<PyString>,
+    /// The interned name, when asked for (a message for a delivery callback).
+    py_name: Option<Py<PyString>>,
     partitions: NonZeroU32,
     limit: u64,
 }
@@ -154,11 +168,11 @@ fn record_bound(r: &Record<'_>) -> u64 {
 /// refuses it too, but counts that as a failed append, after which an idempotent
 /// producer stops for good. (A transactional producer leaves it to the core: the
 /// transaction must then abort, as Kafka's does after a failed send.)
-fn check_size(route: &Route, records: &[Record<'_>], bound: u64, now: i64) -> PyResult<()> {
+fn check_size(route: &Route, records: &[Record<'_>], bound: u64) -> PyResult<()> {
     if BATCH_HEADER + bound <= route.limit {
         return Ok(());
     }
-    let len = encoded_batch_len(records, now) as u64;
+    let len = encoded_batch_len(records, now_ms()) as u64;
     if len > route.limit {
         return Err(binding_error(
             ErrorKind::RecordTooLarge,
@@ -197,8 +211,10 @@ impl Producer {
         }
     }
 
-    /// The route of `topic` (a `str`), reading its metadata when new or stale.
-    fn route(&self, py: Python<'_>, topic: &Bound<'_, PyAny>, now: i64) -> PyResult<Route> {
+    /// The route of `topic` (a `str`), reading its metadata when new or stale; with
+    /// its interned name if `named`.
+    fn route(&self, py: Python<'_>, topic: &Bound<'_, PyAny>, named: bool) -> PyResult<Route> {
+        let now = coarse_ms();
         let mut routing = lock(&self.routing);
         let index = match &routing.last {
             Some((last, i)) if last.as_ptr() == topic.as_ptr() => *i,
@@ -235,7 +251,7 @@ impl Producer {
         let e = &routing.topics[index];
         Ok(Route {
             name: e.name.clone(),
-            py_name: e.py_name.clone_ref(py),
+            py_name: named.then(|| e.py_name.clone_ref(py)),
             partitions: e.partitions,
             limit: e.limit,
         })
@@ -261,7 +277,7 @@ impl Producer {
     /// Rereads a topic whose partition count looks too small (partitions added).
     fn refresh(&self, py: Python<'_>, name: &str) -> PyResult<NonZeroU32> {
         let mut routing = lock(&self.routing);
-        let entry = self.load_topic(py, name, now_ms())?;
+        let entry = self.load_topic(py, name, coarse_ms())?;
         let partitions = entry.partitions;
         if let Some(i) = routing.by_name.get(name).copied() {
             routing.topics[i] = entry;
@@ -548,11 +564,7 @@ impl Producer {
                 value: v.as_deref(),
             })
             .collect();
-        let now = now_ms();
-        let ts = match timestamp {
-            Some(t) => timestamp_arg(t)?,
-            None => now,
-        };
+        let timestamp = timestamp.map(timestamp_arg).transpose()?;
         let cb = match on_delivery.or(callback) {
             Some(cb) => {
                 check_callable(cb, "on_delivery")?;
@@ -560,24 +572,29 @@ impl Producer {
             }
             None => self.default_callback.as_ref().map(|c| c.clone_ref(py)),
         };
+        // The core stamps a record without a timestamp when it appends it; a
+        // delivered message shows about the same time.
+        let now = if timestamp.is_none() && cb.is_some() {
+            now_ms()
+        } else {
+            0
+        };
         let record = Record {
             key: key_bytes.as_deref(),
             value: value_bytes.as_deref(),
             headers: &header_views,
-            timestamp: Some(ts),
+            timestamp,
         };
-        let route = self.route(py, topic, now)?;
+        let route = self.route(py, topic, cb.is_some())?;
         if !self.transactional {
-            check_size(
-                &route,
-                std::slice::from_ref(&record),
-                record_bound(&record),
-                now,
-            )?;
+            check_size(&route, std::slice::from_ref(&record), record_bound(&record))?;
         }
         let message = |partition: u32, offset: i64| -> PyResult<Message> {
             Ok(Message {
-                topic: route.py_name.clone_ref(py),
+                topic: match &route.py_name {
+                    Some(n) => n.clone_ref(py),
+                    None => PyString::intern(py, &route.name).unbind(),
+                },
                 partition,
                 offset,
                 key: key
@@ -587,7 +604,7 @@ impl Producer {
                     .and_then(|v| as_pybytes(v, value_bytes.as_deref()))
                     .map(Bound::unbind),
                 headers: headers_to_py(py, &header_list)?.map(Bound::unbind),
-                timestamp: ts,
+                timestamp: timestamp.unwrap_or(now),
             })
         };
         if self.lingering {
@@ -651,8 +668,7 @@ impl Producer {
         records: &Bound<'_, PyAny>,
         partition: Option<i64>,
     ) -> PyResult<usize> {
-        let now = now_ms();
-        let route = self.route(py, topic, now)?;
+        let route = self.route(py, topic, false)?;
         let mut items: Vec<BatchItem<'_>> = Vec::new();
         if let Ok(list) = records.cast::<PyList>() {
             items.reserve(list.len());
@@ -695,7 +711,7 @@ impl Producer {
                 key: keys[i].as_deref(),
                 value: values[i].as_deref(),
                 headers: &header_views[i],
-                timestamp: Some(items[i].timestamp.unwrap_or(now)),
+                timestamp: items[i].timestamp,
             })
             .collect();
         // Partition of each record.
@@ -733,7 +749,7 @@ impl Producer {
                     bound = 0;
                 }
                 if !self.transactional {
-                    check_size(&route, std::slice::from_ref(r), b, now)?;
+                    check_size(&route, std::slice::from_ref(r), b)?;
                 }
                 bound += b;
                 run.push(*r);
