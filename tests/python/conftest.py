@@ -45,3 +45,18 @@ def kafka_fixture(tmp_path_factory):
     with open(manifest_path, encoding="utf-8") as f:
         manifest = json.load(f)
     return store / f"{manifest['topic']}-{manifest['partition']}", manifest
+
+
+@pytest.fixture
+def store_dir(tmp_path) -> Path:
+    """A fresh directory for a store (not created yet)."""
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def store(store_dir):
+    """An open oncelog.Store in a fresh directory, closed after the test."""
+    oncelog = pytest.importorskip("oncelog")
+    s = oncelog.Store(store_dir)
+    yield s
+    s.close()
