@@ -36,13 +36,14 @@ use crate::types::{
 const WAIT_SLICE: Duration = Duration::from_millis(200);
 
 struct State {
-    core: oncelog::Consumer,
+    /// The core consumer and its store; `None` once closed, so that a closed
+    /// consumer keeps neither the group membership nor the store open.
+    consumer: Option<(oncelog::Consumer, oncelog::Store)>,
     /// Records of the last core poll not handed out yet.
     buffer: VecDeque<ConsumerRecord>,
     /// Interned topic names, so messages share them; the last one used first.
     topics: HashMap<String, Py<PyString>>,
     last_topic: Option<(String, Py<PyString>)>,
-    closed: bool,
 }
 
 /// An exception raised by a rebalance callback, kept until the core call returns.
@@ -55,7 +56,6 @@ type Raised = Arc<Mutex<Option<PyErr>>>;
 #[pyclass(frozen, weakref, module = "oncelog")]
 pub struct Consumer {
     state: Mutex<State>,
-    store: oncelog::Store,
     raised: Raised,
 }
 
@@ -64,6 +64,16 @@ fn closed() -> PyErr {
 }
 
 impl State {
+    /// The core consumer of an open consumer (every caller checked it is open).
+    fn core(&mut self) -> &mut oncelog::Consumer {
+        &mut self.consumer.as_mut().expect("checked open").0
+    }
+
+    /// The store of an open consumer.
+    fn store(&self) -> &oncelog::Store {
+        &self.consumer.as_ref().expect("checked open").1
+    }
+
     /// Gives the records not handed out back to the core (see the module doc).
     fn give_back(&mut self) -> oncelog::Result<()> {
         let mut firsts: Vec<(oncelog::TopicPartition, i64)> = Vec::new();
@@ -80,13 +90,13 @@ impl State {
         }
         self.buffer.clear();
         for (tp, offset) in &firsts {
-            self.core.seek(tp, *offset)?;
+            self.core().seek(tp, *offset)?;
         }
         Ok(())
     }
 
     fn check_open(&self) -> PyResult<()> {
-        if self.closed {
+        if self.consumer.is_none() {
             Err(closed())
         } else {
             Ok(())
@@ -178,7 +188,7 @@ impl Consumer {
                 None => WAIT_SLICE,
             };
             let slice = left.min(WAIT_SLICE);
-            let records = self.rebalancing(py, state, |st| st.core.poll(slice))?;
+            let records = self.rebalancing(py, state, |st| st.core().poll(slice))?;
             if !records.is_empty() {
                 if state.buffer.is_empty() {
                     state.buffer = VecDeque::from(records);
@@ -286,13 +296,11 @@ impl Consumer {
         };
         Ok(Consumer {
             state: Mutex::new(State {
-                core,
+                consumer: Some((core, store)),
                 buffer: VecDeque::new(),
                 topics: HashMap::new(),
                 last_topic: None,
-                closed: false,
             }),
-            store,
             raised: Arc::new(Mutex::new(None)),
         })
     }
@@ -320,7 +328,7 @@ impl Consumer {
         this.rebalancing(py, &mut state, move |st| {
             st.give_back()?;
             let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-            st.core.subscribe_with(&names, on_assign, on_revoke)
+            st.core().subscribe_with(&names, on_assign, on_revoke)
         })
     }
 
@@ -332,17 +340,16 @@ impl Consumer {
     fn assign(&self, py: Python<'_>, partitions: Vec<TopicPartition>) -> PyResult<()> {
         let list = Consumer::core_partitions(&partitions)?;
         let mut state = self.open_state(py)?;
-        let store = &self.store;
         self.rebalancing(py, &mut state, |st| {
             st.buffer.clear();
-            st.core.assign(&list)?;
+            st.core().assign(&list)?;
             for (tp, given) in list.iter().zip(&partitions) {
                 if given.offset >= 0
                     || given.offset == OFFSET_BEGINNING
                     || given.offset == OFFSET_END
                 {
-                    let offset = resolve_offset(store, tp, given.offset)?;
-                    st.core.seek(tp, offset)?;
+                    let offset = resolve_offset(st.store(), tp, given.offset)?;
+                    st.core().seek(tp, offset)?;
                 }
             }
             Ok(())
@@ -351,9 +358,9 @@ impl Consumer {
 
     /// The partitions assigned to this consumer (by `assign`, or by the group).
     fn assignment(&self, py: Python<'_>) -> PyResult<Vec<TopicPartition>> {
-        let state = self.open_state(py)?;
+        let mut state = self.open_state(py)?;
         Ok(state
-            .core
+            .core()
             .assignment()
             .iter()
             .map(|tp| TopicPartition::from_core(tp, OFFSET_INVALID))
@@ -476,10 +483,10 @@ impl Consumer {
         };
         let mut state = self.open_state(py)?;
         self.rebalancing(py, &mut state, move |st| match explicit {
-            Some(list) => st.core.commit_offsets(&list),
+            Some(list) => st.core().commit_offsets(&list),
             None => {
                 st.give_back()?;
-                st.core.commit()
+                st.core().commit()
             }
         })
     }
@@ -500,7 +507,7 @@ impl Consumer {
         let offsets = self.rebalancing(py, &mut state, move |st| {
             list.iter()
                 .map(|tp| {
-                    let c = st.core.committed(tp)?;
+                    let c = st.core().committed(tp)?;
                     Ok(TopicPartition::from_core(
                         tp,
                         c.map_or(OFFSET_INVALID, |c| c.offset),
@@ -530,7 +537,7 @@ impl Consumer {
                         .map(|r| r.offset);
                     let offset = match buffered {
                         Some(o) => o,
-                        None => st.core.position(tp)?,
+                        None => st.core().position(tp)?,
                     };
                     Ok(TopicPartition::from_core(tp, offset))
                 })
@@ -543,12 +550,11 @@ impl Consumer {
     fn seek(&self, py: Python<'_>, partition: TopicPartition) -> PyResult<()> {
         let tp = partition.core()?;
         let offset = partition.offset;
-        let store = self.store.clone();
         let mut state = self.open_state(py)?;
         self.rebalancing(py, &mut state, move |st| {
-            let offset = resolve_offset(&store, &tp, offset)?;
+            let offset = resolve_offset(st.store(), &tp, offset)?;
             st.give_back()?;
-            st.core.seek(&tp, offset)
+            st.core().seek(&tp, offset)
         })
     }
 
@@ -559,16 +565,16 @@ impl Consumer {
         let mut state = self.open_state(py)?;
         self.rebalancing(py, &mut state, |st| {
             st.buffer.clear();
-            st.core.seek_to_committed()
+            st.core().seek_to_committed()
         })
     }
 
     /// What `Producer.send_offsets_to_transaction` takes with this consumer's
     /// offsets: the group, and the generation and member this consumer is in.
     fn consumer_group_metadata(&self, py: Python<'_>) -> PyResult<GroupMetadata> {
-        let state = self.open_state(py)?;
+        let mut state = self.open_state(py)?;
         Ok(GroupMetadata {
-            inner: state.core.group_metadata().or_raise()?,
+            inner: state.core().group_metadata().or_raise()?,
         })
     }
 
@@ -578,23 +584,28 @@ impl Consumer {
     /// nothing.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let mut state = self.state(py)?;
-        if state.closed {
+        if state.consumer.is_none() {
             return Ok(());
         }
-        state.closed = true;
-        self.rebalancing(py, &mut state, |st| {
+        let result = self.rebalancing(py, &mut state, |st| {
             // If giving back fails (a seek to an offset retention just deleted), the
             // core still closes and commits its positions.
             let given_back = st.give_back();
-            st.core.close()?;
-            given_back
-        })
+            let closed = st.core().close();
+            // Dropped without the GIL: dropping the store may shut it down.
+            let consumer = st.consumer.take();
+            drop(consumer);
+            closed.and(given_back)
+        });
+        state.topics.clear();
+        state.last_topic = None;
+        result
     }
 
     /// Whether `close()` was called.
     #[getter]
     fn closed(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.state(py)?.closed)
+        Ok(self.state(py)?.consumer.is_none())
     }
 
     fn __enter__(slf: Py<Consumer>) -> Py<Consumer> {

@@ -127,7 +127,9 @@ struct Reports {
 #[pyclass(frozen, module = "oncelog")]
 pub struct Producer {
     core: RwLock<Option<oncelog::Producer>>,
-    store: oncelog::Store,
+    /// For topic metadata; dropped by `close`, so that a closed producer does not
+    /// keep the store open.
+    store: RwLock<Option<oncelog::Store>>,
     lingering: bool,
     transactional: bool,
     default_callback: Option<Py<PyAny>>,
@@ -258,7 +260,13 @@ impl Producer {
     }
 
     fn load_topic(&self, py: Python<'_>, name: &str, now: i64) -> PyResult<TopicEntry> {
-        let meta = self.store.topic(name).or_raise()?;
+        let store = self
+            .store
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(closed)?;
+        let meta = store.topic(name).or_raise()?;
         let partitions = NonZeroU32::new(meta.partitions).ok_or_else(|| {
             binding_error(
                 ErrorKind::Corrupt,
@@ -510,7 +518,7 @@ impl Producer {
         };
         Ok(Producer {
             core: RwLock::new(Some(core)),
-            store,
+            store: RwLock::new(Some(store)),
             lingering,
             transactional,
             default_callback,
@@ -924,6 +932,7 @@ impl Producer {
             self.flush(py, None)
         };
         let core = py.detach(|| self.core.write().unwrap_or_else(|p| p.into_inner()).take());
+        self.store.write().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(core) = core {
             py.detach(|| core.close()).or_raise()?;
         }
