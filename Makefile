@@ -68,6 +68,10 @@ bench: ## run the benchmarks (release build)
 bench-c: ## the batched-append and read-all workloads through the C API next to the Rust API
 	bash scripts/bench-c.sh
 
+.PHONY: bench-python
+bench-python: venv ## the Python package against Python's sqlite3: produce, produce_batch, consume (1M records)
+	VENV=$(VENV) bash scripts/bench-python.sh
+
 .PHONY: fmt
 fmt: ## format the Rust code
 	cargo fmt --all
