@@ -76,6 +76,10 @@ def test_store_misuse(store):
         store.create_topic("zero", partitions=0)
     with pytest.raises(oncelog.InvalidArgument):
         store.create_topic("negative", partitions=-1)
+    with pytest.raises(oncelog.InvalidArgument):
+        store.add_partitions("t", -1)
+    with pytest.raises(oncelog.InvalidArgument):
+        store.add_partitions("t", 1)  # never shrinks or stays
     with pytest.raises(oncelog.InvalidConfig):
         store.create_topic("badconf", config={"no.such.key": "1"})
     with pytest.raises(oncelog.InvalidConfig):

@@ -155,9 +155,15 @@ impl Store {
         &self,
         py: Python<'_>,
         name: &str,
-        partitions: u32,
+        partitions: i64,
     ) -> PyResult<TopicMetadata> {
         let store = self.core()?;
+        let partitions = u32::try_from(partitions).map_err(|_| {
+            binding_error(
+                ErrorKind::InvalidArgument,
+                format!("partition count must be between 1 and 10000, not {partitions}"),
+            )
+        })?;
         let meta = py
             .detach(|| store.add_partitions(name, partitions))
             .or_raise()?;
