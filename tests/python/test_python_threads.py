@@ -162,3 +162,28 @@ def test_a_forked_child_cannot_use_the_parents_objects(store):
     c = oncelog.Consumer(store, {"auto.offset.reset": "earliest"})
     c.assign([TopicPartition("t", 0)])
     assert [m.value for m in c.consume(10, 1)] == [b"parent", b"child", b"parent again"]
+
+
+def test_lingering_producer_calls_every_callback_with_threads(store):
+    # With linger.ms the core's linger thread appends and reports at any moment,
+    # possibly before produce() returns: every callback must still be called once.
+    store.create_topic("t", partitions=2)
+    p = oncelog.Producer(store, {"linger.ms": 1, "batch.size": 512})
+    calls = []
+
+    def work(n):
+        for i in range(500):
+            p.produce("t", f"{n}:{i}".encode(), key=f"k{i % 2}".encode(),
+                      on_delivery=lambda err, msg: calls.append((err, msg.value)))
+            if i % 50 == 0:
+                p.poll(0)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    p.flush()
+    p.close()
+    assert all(err is None for err, _ in calls)
+    assert sorted(v for _, v in calls) == sorted(f"{n}:{i}".encode() for n in range(3) for i in range(500))

@@ -135,6 +135,10 @@ pub struct Producer {
     default_callback: Option<Py<PyAny>>,
     routing: Mutex<Routing>,
     reports: Mutex<Reports>,
+    /// `linger.ms > 0`: held while a record is sent and its callback registered,
+    /// and while the core's reports are taken, so that no report comes before its
+    /// callback is known.
+    send_lock: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -327,11 +331,14 @@ impl Producer {
     }
 
     /// Takes the core's delivery reports (`linger.ms > 0`) into `reports`.
-    fn collect(&self, py: Python<'_>) -> PyResult<()> {
+    fn collect(&self, _py: Python<'_>) -> PyResult<()> {
         if !self.lingering {
             return Ok(());
         }
-        let reports = self.with_core(|p| Ok(p.poll()))?;
+        let reports = {
+            let _sending = lock(&self.send_lock);
+            self.with_core(|p| Ok(p.poll()))?
+        };
         if reports.is_empty() {
             return Ok(());
         }
@@ -364,7 +371,6 @@ impl Producer {
             }
         }
         drop(state);
-        let _ = py;
         Ok(())
     }
 
@@ -529,6 +535,7 @@ impl Producer {
                 sticky: StickyPartitioner::new(),
             }),
             reports: Mutex::new(Reports::default()),
+            send_lock: Mutex::new(()),
         })
     }
 
@@ -620,25 +627,44 @@ impl Producer {
                 Some(p) if p != -1 => Some(crate::convert::partition_number(p)?),
                 _ => None,
             };
-            let token = self.with_core(|p| {
-                p.send(ProducerRecord {
-                    topic: &route.name,
+            let waiting = match cb {
+                Some(callback) => Some(Waiting {
+                    callback: Some(callback),
+                    message: message(explicit.unwrap_or(0), -1)?,
+                }),
+                None => None,
+            };
+            let name = &*route.name;
+            // The record's report may come (from the linger thread) as soon as it
+            // is sent: its callback is registered under the send lock, which
+            // `collect` takes before it takes reports.
+            let sent = py.detach(|| {
+                let _sending = lock(&self.send_lock);
+                let guard = self.core.read().unwrap_or_else(|p| p.into_inner());
+                let Some(core) = guard.as_ref() else {
+                    return Err((None, waiting));
+                };
+                let record = ProducerRecord {
+                    topic: name,
                     partition: explicit,
                     record,
-                })
-                .or_raise()
-            })?;
-            if let Some(callback) = cb {
-                let message = message(explicit.unwrap_or(0), -1)?;
-                lock(&self.reports).waiting.insert(
-                    token,
-                    Waiting {
-                        callback: Some(callback),
-                        message,
-                    },
-                );
-            }
-            return self.collect(py);
+                };
+                match core.send(record) {
+                    Ok(token) => {
+                        if let Some(w) = waiting {
+                            lock(&self.reports).waiting.insert(token, w);
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err((Some(e), waiting)),
+                }
+            });
+            return match sent {
+                Ok(()) => self.collect(py),
+                // The callback and its message are dropped here, with the GIL.
+                Err((None, _)) => Err(closed()),
+                Err((Some(e), _)) => Err(to_pyerr(py, &e)),
+            };
         }
         let p = self.choose(py, &route, partition, record.key)?;
         let name = &*route.name;
