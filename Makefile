@@ -19,12 +19,16 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: test
-test: venv ## run every check and test: fmt, clippy, cargo test, pytest, the C side (what CI runs)
+test: venv python ## run every check and test: fmt, clippy, cargo test, pytest, the C side (what CI runs)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo test --workspace --locked
 	bash scripts/pytest.sh $(PYTHON) tests/python
 	$(MAKE) c-test
+
+.PHONY: python
+python: venv ## build the oncelog Python package (bindings/python) and install it into .venv
+	bash scripts/python-build.sh $(VENV)
 
 .PHONY: c-test
 c-test: ## the C library: install into target/c-install, header, examples, C tests under valgrind, ABI, Node.js
@@ -68,6 +72,10 @@ bench: ## run the benchmarks (release build)
 .PHONY: bench-c
 bench-c: ## the batched-append and read-all workloads through the C API next to the Rust API
 	bash scripts/bench-c.sh
+
+.PHONY: bench-python
+bench-python: venv ## the Python package against Python's sqlite3: produce, produce_batch, consume (1M records)
+	VENV=$(VENV) bash scripts/bench-python.sh
 
 .PHONY: fmt
 fmt: ## format the Rust code

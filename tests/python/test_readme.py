@@ -97,3 +97,27 @@ def test_every_make_target_the_readme_names_exists():
     assert {"test", "demo"} <= named, f"README.md must give `make test` and the main job; names {named}"
     missing = named - targets
     assert not missing, f"README.md names make targets the Makefile lacks: {sorted(missing)}"
+
+
+def readme_section_blocks(title: str, language: str) -> list[list[str]]:
+    """The `language` code blocks of the README section headed `title`."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = lines.index(f"## {title}")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return [body for info, body in code_blocks(lines[start + 1 : end]) if info == language]
+
+
+def test_readme_python_example_runs(tmp_path):
+    import subprocess
+    import sys
+
+    blocks = readme_section_blocks("Using oncelog from Python", "python")
+    assert len(blocks) == 1, "README.md's Python section should have one python block"
+    script = tmp_path / "readme_example.py"
+    script.write_text("\n".join(blocks[0]) + "\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, f"README's Python example failed:\n{proc.stdout}\n{proc.stderr}"
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3 and all(line.startswith("orders ") for line in lines), proc.stdout
+    assert {line.split()[-1] for line in lines} == {"b'hello'", "b'bulk'"}
