@@ -119,9 +119,15 @@ run readme "$build/readme" "$store/readme"
 expect readme "offset 0: hi from C"
 echo "c-test: examples: producer, consumer (twice), exactly_once (twice), static producer, README snippet: ok"
 
-step "oncelog demo with C and Rust children in turn (SIGKILLed, restarted in the other language)"
+# With the Python package in .venv (make test builds it before this script), the
+# children take turns in C, Python and Rust.
+langs=c,rust
+if .venv/bin/python -c 'import oncelog' 2>/dev/null; then
+    langs=c,python,rust
+fi
+step "oncelog demo with children in $langs in turn (each restart of a killed child in the next)"
 cargo build --locked --quiet -p oncelog-cli
-ONCELOG_DEMO_C="$build/demo_child" target/debug/oncelog demo --lang c,rust --kills 12 \
+ONCELOG_DEMO_C="$build/demo_child" target/debug/oncelog demo --lang "$langs" --kills 12 \
     --records 3000 --seed 11 | tee "$build/demo.out"
 
 step "ABI against abi/"
