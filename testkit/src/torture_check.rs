@@ -520,3 +520,133 @@ fn check_consumers(log: &BTreeMap<Key, PartLog>, lives: &[Life], report: &mut Re
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oncelog::{Producer, ProducerConfig, ProducerRecord, Record, StoreOptions, TopicConfig};
+
+    fn life(kind: usize, lines: &[String]) -> Life {
+        Life {
+            kind,
+            id: 0,
+            life: 0,
+            lines: lines.to_vec(),
+            killed: true,
+            stderr: String::new(),
+        }
+    }
+
+    fn rd(topic: &str, offset: i64, key: &[u8], value: &[u8]) -> String {
+        let digest = payload::digest(Some(key), Some(value));
+        format!("rd {topic} 0 {offset} {digest}")
+    }
+
+    /// The checker is not vacuous: each kind of anomaly planted in a small log and
+    /// its histories is counted.
+    #[test]
+    fn planted_anomalies_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        for (topic, partitions) in TOPICS {
+            store
+                .create_topic(topic, partitions, TopicConfig::default())
+                .unwrap();
+        }
+        let plain = writer_id(0, 0, 0);
+        let (k0, v0) = (payload::key(plain, 0), payload::value(plain, 0, 40));
+        let (k1, v1) = (payload::key(plain, 1), payload::value(plain, 1, 40));
+        let p = store.partition("plain", 0).unwrap();
+        p.append(&[Record::keyed(&k0, &v0), Record::keyed(&k1, &v1)])
+            .unwrap();
+        // A duplicate of an idempotent producer's record.
+        let idem = writer_id(1, 0, 0);
+        let (ki, vi) = (payload::key(idem, 0), payload::value(idem, 0, 40));
+        let i = store.partition("idem", 0).unwrap();
+        i.append(&[Record::keyed(&ki, &vi)]).unwrap();
+        i.append(&[Record::keyed(&ki, &vi)]).unwrap();
+        // An aborted transaction in tx-0 at offset 0 (marker at 1), then a committed
+        // record at 2.
+        let txn = writer_id(2, 0, 0);
+        let (kt, vt) = (payload::key(txn, 0), payload::value(txn, 0, 40));
+        let producer = Producer::new(
+            &store,
+            ProducerConfig::from_pairs([("transactional.id", "tx-0")]).unwrap(),
+        )
+        .unwrap();
+        producer.init_transactions().unwrap();
+        producer.begin_transaction().unwrap();
+        producer
+            .send(ProducerRecord::new("tx", &vt).key(&kt).partition(0))
+            .unwrap();
+        producer.abort_transaction().unwrap();
+        let (kc, vc) = (payload::key(txn, 1), payload::value(txn, 1, 40));
+        producer.begin_transaction().unwrap();
+        producer
+            .send(ProducerRecord::new("tx", &vc).key(&kc).partition(0))
+            .unwrap();
+        producer.commit_transaction().unwrap();
+        // The exactly-once output transformed the aborted record, not the committed one.
+        store
+            .partition("eos-out", 0)
+            .unwrap()
+            .append(&[Record::value(b"0:0")])
+            .unwrap();
+
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let clean = check(
+            &store,
+            &[
+                life(0, &s(&["ack 0 0 0", "ack 0 1 1"])),
+                life(
+                    2,
+                    &s(&[
+                        "begin 0 0",
+                        "ack 0 0 0",
+                        "aborted 0",
+                        "begin 1 1",
+                        "ack 0 1 2",
+                        "committed 1",
+                    ]),
+                ),
+            ],
+        );
+        // Only the planted log anomalies: the idempotent duplicate, the missing and
+        // the aborted output of the exactly-once members.
+        assert_eq!(clean.counts.duplicates, 1, "{clean}");
+        assert_eq!(clean.counts.lost, 1, "{clean}");
+        assert_eq!(clean.counts.aborted_seen, 1, "{clean}");
+        assert_eq!(clean.counts.different_value, 0, "{clean}");
+
+        let mut stray = life(4, &[]);
+        stray.killed = false;
+        let bad = check(
+            &store,
+            &[
+                // Acknowledged at another record's offset, and past the end (lost, with
+                // the exactly-once output's missing input).
+                life(0, &s(&["ack 0 1 0", "ack 0 2 7"])),
+                // Read out of order, with another value, an aborted record, and a
+                // skip over a visible record.
+                life(
+                    4,
+                    &[
+                        rd("plain", 1, &k1, &v1),
+                        rd("plain", 0, &k0, &v0),
+                        rd("plain", 1, &k0, &v0),
+                        rd("tx", 0, &kt, &vt),
+                    ],
+                ),
+                life(4, &[rd("idem", 0, &ki, &vi), rd("idem", 2, &ki, &vi)]),
+                stray,
+            ],
+        );
+        let c = &bad.counts;
+        assert_eq!(c.lost, 2, "{bad}");
+        assert_eq!(c.different_value, 3, "{bad}");
+        assert_eq!(c.out_of_order, 1, "{bad}");
+        assert_eq!(c.aborted_seen, 2, "{bad}");
+        assert_eq!(c.skipped, 1, "{bad}");
+        assert_eq!(c.unexpected_exits, 1, "{bad}");
+    }
+}

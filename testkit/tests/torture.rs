@@ -40,18 +40,30 @@ struct Slot {
     proc: Proc,
 }
 
-fn spawn(dir: &Path, kind: usize, id: u32, life: u32, seed: u64) -> Proc {
+/// Failpoints of a "slow" life: pauses inside the append lock, between a
+/// transaction's decision and its markers, and in a segment roll, so that kills
+/// land there too.
+const SLOW: &str = "append.before_publish=sleep:2000,txn.after_prepare_commit=sleep:5000,roll.after_trim=sleep:5000";
+
+/// Starts life `life` of process `id` of `kind`; a third of the lives are slow
+/// (see [`SLOW`]) and a third of the producer lives acknowledge only once synced.
+fn spawn(dir: &Path, kind: usize, id: u32, life: u32, rng: &mut XorShift) -> Proc {
     let mut cmd = role("torture", dir, "-");
+    let acks = if rng.chance(33) { "synced" } else { "written" };
     with(
         &mut cmd,
         &[
             ("kind", KINDS[kind].into()),
             ("id", id.to_string()),
             ("life", life.to_string()),
-            ("seed", seed.to_string()),
+            ("seed", rng.next_u64().to_string()),
             ("pace-us", "1000".into()),
+            ("acks", acks.into()),
         ],
     );
+    if rng.chance(33) {
+        cmd.env("ONCELOG_FAILPOINTS", SLOW);
+    }
     Proc::spawn(format!("{} {id} life {life}", KINDS[kind]), cmd)
 }
 
@@ -123,9 +135,12 @@ fn processes_killed_at_random_lose_nothing_and_duplicate_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     for (topic, partitions) in TOPICS {
-        store
-            .create_topic(topic, partitions, TopicConfig::default())
-            .unwrap();
+        // Small segments, so that segments roll under the kills too.
+        let config = TopicConfig {
+            segment_bytes: 256 * 1024,
+            ..TopicConfig::default()
+        };
+        store.create_topic(topic, partitions, config).unwrap();
     }
 
     let mut slots: Vec<Slot> = CAST
@@ -135,7 +150,7 @@ fn processes_killed_at_random_lose_nothing_and_duplicate_nothing() {
             kind,
             id,
             life: 0,
-            proc: spawn(dir.path(), kind, id, 0, seed),
+            proc: spawn(dir.path(), kind, id, 0, &mut rng),
         })
         .collect();
     let mut lives: Vec<Life> = Vec::new();
@@ -150,7 +165,7 @@ fn processes_killed_at_random_lose_nothing_and_duplicate_nothing() {
                 lives.push(end(slot, false));
                 exited[slot.kind] += 1;
                 slot.life += 1;
-                slot.proc = spawn(dir.path(), slot.kind, slot.id, slot.life, seed);
+                slot.proc = spawn(dir.path(), slot.kind, slot.id, slot.life, &mut rng);
             }
         }
         let i = rng.range(0, slots.len() as u64 - 1) as usize;
@@ -159,7 +174,7 @@ fn processes_killed_at_random_lose_nothing_and_duplicate_nothing() {
         killed[slot.kind] += 1;
         done += 1;
         slot.life += 1;
-        slot.proc = spawn(dir.path(), slot.kind, slot.id, slot.life, seed);
+        slot.proc = spawn(dir.path(), slot.kind, slot.id, slot.life, &mut rng);
     }
     let torture_time = t0.elapsed();
 
@@ -183,7 +198,7 @@ fn processes_killed_at_random_lose_nothing_and_duplicate_nothing() {
             kind: s.kind,
             id: s.id,
             life: s.life,
-            proc: spawn(dir.path(), s.kind, s.id, s.life, seed),
+            proc: spawn(dir.path(), s.kind, s.id, s.life, &mut rng),
         })
         .collect();
     let catch_up = Instant::now();
