@@ -6,7 +6,7 @@
 //! records are visible is worked out from the COMMIT/ABORT markers alone. The core's
 //! own read_committed reader must agree with that (`rc_view_mismatch`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use oncelog::record::ControlRecordType;
@@ -77,6 +77,8 @@ pub struct Counts {
     pub skipped: u64,
     /// Transactions of which some acknowledged records are visible and others not.
     pub torn_transactions: u64,
+    /// A producer's records in a partition out of its send order.
+    pub reordered: u64,
     /// An offset with two different values (log vs acknowledgement, log vs reader).
     pub different_value: u64,
     /// Disagreements between the core's read_committed reader and the markers.
@@ -89,7 +91,7 @@ pub struct Counts {
 
 impl Counts {
     /// The counts that must be zero, by name.
-    pub fn must_be_zero(&self) -> [(&'static str, u64); 10] {
+    pub fn must_be_zero(&self) -> [(&'static str, u64); 11] {
         [
             ("lost", self.lost),
             ("duplicates", self.duplicates),
@@ -97,6 +99,7 @@ impl Counts {
             ("out_of_order", self.out_of_order),
             ("skipped", self.skipped),
             ("torn_transactions", self.torn_transactions),
+            ("reordered", self.reordered),
             ("different_value", self.different_value),
             ("rc_view_mismatch", self.rc_view_mismatch),
             ("open_transactions", self.open_transactions),
@@ -410,7 +413,8 @@ fn check_producers(log: &BTreeMap<Key, PartLog>, lives: &[Life], report: &mut Re
 }
 
 /// At most one copy of an idempotent producer's record, at most one visible copy of
-/// a transactional one; plain producers' copies are counted.
+/// a transactional one; plain producers' copies are counted. Each producer's
+/// records in a partition are in its send order.
 fn check_duplicates(log: &BTreeMap<Key, PartLog>, report: &mut Report) {
     for (kind, topic) in ["plain", "idem", "tx"].iter().enumerate() {
         let mut seen: HashMap<Kind, i64> = HashMap::new();
@@ -418,8 +422,24 @@ fn check_duplicates(log: &BTreeMap<Key, PartLog>, report: &mut Report) {
             if t != topic {
                 continue;
             }
+            // Per writer: the last sequence number in this partition, and the copies
+            // met so far (a plain producer's duplicate is not a reordering).
+            let mut last: HashMap<u32, (u64, i64)> = HashMap::new();
+            let mut here: HashSet<Kind> = HashSet::new();
             for (o, r) in &part.data {
                 let Some(k) = r.kind else { continue };
+                if let Kind::Data { writer, seq } = k {
+                    if here.insert(k) {
+                        if let Some((prev, at)) = last.insert(writer, (seq, *o)) {
+                            if seq <= prev {
+                                report.counts.reordered += 1;
+                                report.note(format!(
+                                    "{t}-{p}: writer {writer:#x} seq {seq} at @{o} after seq {prev} at @{at}"
+                                ));
+                            }
+                        }
+                    }
+                }
                 if kind == 2 && !r.visible {
                     continue;
                 }
@@ -622,6 +642,11 @@ mod tests {
         let p = store.partition("plain", 0).unwrap();
         p.append(&[Record::keyed(&k0, &v0), Record::keyed(&k1, &v1)])
             .unwrap();
+        // Then seqs 3 and 2: out of send order.
+        let (k3, v3) = (payload::key(plain, 3), payload::value(plain, 3, 40));
+        let (k2, v2) = (payload::key(plain, 2), payload::value(plain, 2, 40));
+        p.append(&[Record::keyed(&k3, &v3), Record::keyed(&k2, &v2)])
+            .unwrap();
         // A duplicate of an idempotent producer's record.
         let idem = writer_id(1, 0, 0);
         let (ki, vi) = (payload::key(idem, 0), payload::value(idem, 0, 40));
@@ -718,5 +743,6 @@ mod tests {
         // idem-0@0 by reader 1).
         assert_eq!(c.skipped, 3, "{bad}");
         assert_eq!(c.unexpected_exits, 1, "{bad}");
+        assert_eq!(c.reordered, 1, "{bad}");
     }
 }
