@@ -9,6 +9,9 @@
 //! * [`roles`]: what each subcommand of the binary does.
 //! * [`payload`]: self-checking record contents, so a torn or mixed-up record is
 //!   detected by whoever reads it.
+//! * [`torture`], [`torture_check`]: the crash torture run's process role (producers,
+//!   exactly-once members and read_committed readers writing histories) and the
+//!   checker that counts anomalies in the histories and the final log.
 //! * [`harness`]: the parent's side: child processes that are killed when a test
 //!   fails, their output lines, and checks of a partition against acknowledgements.
 //! * [`args`], [`rng`]: hand-rolled argument parsing and a seeded xorshift PRNG
@@ -21,3 +24,5 @@ pub mod harness;
 pub mod payload;
 pub mod rng;
 pub mod roles;
+pub mod torture;
+pub mod torture_check;

@@ -7,7 +7,7 @@ use oncelog_testkit::roles;
 fn main() {
     let mut argv = std::env::args().skip(1);
     let Some(role) = argv.next() else {
-        eprintln!("usage: oncelog-testkit <append|read|follow|wait|fill|probe|fork-hold> --store DIR --topic T ...");
+        eprintln!("usage: oncelog-testkit <append|read|follow|wait|fill|probe|fork-hold|torture> --store DIR --topic T ...");
         std::process::exit(64);
     };
     let result = Args::parse(argv)

@@ -15,6 +15,7 @@
 //! | `txn-hold` | `sent` after sending `--count` records in a transaction (over every partition with `--spread`); with `--commit`, `committing` and then (unless killed) `committed`; without, it waits to be killed |
 //! | `group-transform` | `ready`, then `committed <count>` after each transaction (`refused <kind>` for one whose offsets were refused; `stalling`/`resumed` around a stall); runs until killed |
 //! | `produce-limited` | `ready`, then `ok <seq> <offset>` or `err <seq> <kind>` per record (delivery reports), `done` |
+//! | `torture` | see [`crate::torture`]: a history line per send, acknowledgement, poll and transaction outcome |
 //! | `follow` | as `read`, plus `batch <base> <last> <digest of its bytes>` before each batch's records, `jump <from> <to>` after each `offset_out_of_range`; ends with `done <count> <jumps> <sequence digest>` |
 //!
 //! Every role takes `--store DIR --topic T [--partition P]` and optionally
@@ -146,6 +147,7 @@ pub fn run(name: &str, args: &Args) -> RoleResult {
         "txn-hold" => txn_hold(args),
         "group-transform" => group_transform(args),
         "produce-limited" => produce_limited(args),
+        "torture" => crate::torture::run(args),
         _ => Err(format!("unknown subcommand {name:?}").into()),
     }
 }
