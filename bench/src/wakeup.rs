@@ -1,14 +1,14 @@
-//! Workload 5: cross-process wake-up latency through oncelog. A child process (this
-//! binary re-executed) appends one record at a time, `gap` apart, each value carrying
+//! Workload 5: cross-process wake-up latency through oncelog. A child process (the
+//! running binary re-executed, see [`Relaunch`]) appends one record at a time, `gap` apart, each value carrying
 //! the CLOCK_MONOTONIC time taken just before its `append()` call; the parent, blocked
 //! in `Reader::poll(timeout, spin)`, takes the time as soon as the poll returns.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use oncelog::{Record, Store};
 
+use crate::child::{Relaunch, WAKE_WRITER};
 use crate::util::{now_ns, pace_until, Latency, Res, KEY_LEN, VALUE_LEN};
 use crate::workloads::{BenchStore, TOPIC};
 
@@ -70,7 +70,7 @@ impl WakeRun {
 /// Runs the test on a fresh store: `n` records `gap_ns` apart, the reader spinning
 /// up to `spin` before it sleeps; the first `warmup` samples are dropped.
 pub fn wake_latency(
-    exe: &Path,
+    exe: &Relaunch,
     n: usize,
     warmup: usize,
     gap_ns: u64,
@@ -79,8 +79,8 @@ pub fn wake_latency(
     let bs = BenchStore::new("wakeup")?;
     let p = bs.partition();
     let mut reader = p.reader(0)?;
-    let child = Command::new(exe)
-        .arg("__wake-writer")
+    let child = exe
+        .command(WAKE_WRITER)
         .arg(bs.path())
         .arg(n.to_string())
         .arg(gap_ns.to_string())
