@@ -15,6 +15,9 @@ use crate::util::Res;
 pub const FUTEX_WAITER: &str = "__futex-waiter";
 /// Role of the child of [`crate::wakeup::wake_latency`].
 pub const WAKE_WRITER: &str = "__wake-writer";
+/// Role of the child of the SQLite and LMDB wake-up tests.
+#[cfg(feature = "peers")]
+pub const PEER_WAKE_WRITER: &str = "__peer-wake-writer";
 
 /// How to start this program again as a child in a given role.
 #[derive(Clone, Debug)]
@@ -48,6 +51,8 @@ pub fn child_main(args: &[String]) -> Option<Res<()>> {
     match role.as_str() {
         FUTEX_WAITER => Some(crate::limits::futex_waiter_main(rest)),
         WAKE_WRITER => Some(crate::wakeup::wake_writer_main(rest)),
+        #[cfg(feature = "peers")]
+        PEER_WAKE_WRITER => Some(crate::peers::wake_writer_main(rest)),
         _ => None,
     }
 }
