@@ -21,7 +21,7 @@
 //! the machine's drift touches all of them alike; the report gives the best and
 //! the median, and the ratios oncelog/peer measured in this run.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::child::Relaunch;
 use crate::json::J;
@@ -139,8 +139,8 @@ impl Engine {
 pub struct Wake {
     /// Latency percentiles: the median across rounds of each.
     pub latency: Latency,
-    /// CPU the reader used while waiting, in cores (1.0 = it kept a core busy):
-    /// the median across rounds.
+    /// CPU the reader used while waiting, from the first record to the last, in
+    /// cores (1.0 = it kept a core busy): the median across rounds.
     pub reader_cores: f64,
     /// Median duration of the writer's append (or write transaction), ns.
     pub append_p50_ns: f64,
@@ -194,17 +194,6 @@ fn order(rep: usize) -> impl Iterator<Item = usize> {
 enum Kept {
     Oncelog(BenchStore),
     Peer(PeerDb),
-}
-
-/// CPU time of the calling thread, ns.
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Runs every workload on every engine and returns the figures. `progress` is told
@@ -361,13 +350,11 @@ fn wake(s: &Sizes, exe: &Relaunch, samples: usize, gap_ns: u64, spin: Duration) 
     let mut pooled: [WakeRun; 3] = Default::default();
     for round in 0..s.rounds {
         for e in order(round) {
-            let (cpu, wall) = (thread_cpu_ns(), Instant::now());
             let run = match ENGINES[e] {
                 Engine::Oncelog => wakeup::wake_latency(exe, per_round, s.warmup, gap_ns, spin)?,
                 Engine::Peer(p) => p.wake_latency(exe, per_round, s.warmup, gap_ns)?,
             };
-            let wall = wall.elapsed().as_secs_f64();
-            cores[e].push((thread_cpu_ns() - cpu) as f64 / 1e9 / wall.max(1e-9));
+            cores[e].push(run.reader_cores());
             util::dump(
                 &format!("peers-wake-{}-gap{gap_ns}-{round}", ENGINES[e].name()),
                 &run.samples,
@@ -425,8 +412,11 @@ impl Report {
             m.cpu, m.cores, m.kernel, m.fs, m.tmp, m.load_before, m.load_after
         ));
         line(format!(
-            "records: {} of a {KEY_LEN}-byte key and a {VALUE_LEN}-byte value; best (median) of {} repetitions, {} rounds for latencies, engines alternating",
-            s.records, s.reps, s.rounds
+            "records: {} of a {KEY_LEN}-byte key and a {VALUE_LEN}-byte value; best (median) of {} repetitions, latencies: median of {} round{}; engines alternating",
+            s.records,
+            s.reps,
+            s.rounds,
+            if s.rounds == 1 { "" } else { "s" }
         ));
         line(format!(
             "other work on the machine meanwhile: {:.2} cores during the throughput part, {:.2} during the wake-ups{}",
@@ -440,7 +430,7 @@ impl Report {
         ));
         line("oncelog: Partition::append (acks=written: no sync), Reader; transactional Producer (acks=written / acks=synced); Reader::poll".to_string());
         for p in Peer::ALL {
-            line(format!("{}: {}", p.label(), p.settings()));
+            line(p.settings());
         }
         line(String::new());
 

@@ -26,6 +26,11 @@ pub struct WakeRun {
     pub wakeups: u64,
     /// Records received.
     pub records: usize,
+    /// CPU time (ns) the reading thread used from the first record received to the
+    /// last: what waiting for the paced records cost it.
+    pub reader_cpu_ns: u64,
+    /// Wall time (ns) of the same span.
+    pub reader_wall_ns: u64,
 }
 
 impl WakeRun {
@@ -35,7 +40,50 @@ impl WakeRun {
         self.append_ns.extend(other.append_ns);
         self.wakeups += other.wakeups;
         self.records += other.records;
+        self.reader_cpu_ns += other.reader_cpu_ns;
+        self.reader_wall_ns += other.reader_wall_ns;
     }
+
+    /// Cores the reader kept busy while it waited (1.0: a whole core).
+    pub fn reader_cores(&self) -> f64 {
+        self.reader_cpu_ns as f64 / self.reader_wall_ns.max(1) as f64
+    }
+}
+
+/// Measures the reading thread's CPU and wall time from the first record received
+/// to the last, for [`WakeRun::reader_cpu_ns`].
+#[derive(Default)]
+pub struct ReaderClock {
+    start: Option<(u64, u64)>,
+    last: (u64, u64),
+}
+
+impl ReaderClock {
+    /// Records received: starts the clock at the first call, moves its end at every
+    /// call.
+    pub fn received(&mut self) {
+        let now = (thread_cpu_ns(), now_ns());
+        self.start.get_or_insert(now);
+        self.last = now;
+    }
+
+    /// (CPU ns, wall ns) between the first and the last call of `received`.
+    pub fn span(&self) -> (u64, u64) {
+        self.start.map_or((0, 0), |(cpu, wall)| {
+            (self.last.0 - cpu, self.last.1 - wall)
+        })
+    }
+}
+
+/// CPU time of the calling thread, ns.
+pub fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// The summary of a [`WakeRun`].
@@ -88,6 +136,7 @@ pub fn wake_latency(
         .stdout(Stdio::piped())
         .spawn()?;
     let usage0 = thread_usage();
+    let mut clock = ReaderClock::default();
     let mut samples = Vec::with_capacity(n);
     let mut stamps = Vec::with_capacity(n);
     let mut failure = None;
@@ -104,6 +153,7 @@ pub fn wake_latency(
             }
         };
         let t = now_ns();
+        clock.received();
         for rec in batch.records() {
             let rec = rec?;
             let v = rec.value.ok_or("record without value")?;
@@ -144,11 +194,14 @@ pub fn wake_latency(
     );
     let records = samples.len();
     samples.drain(..warmup.min(records));
+    let (reader_cpu_ns, reader_wall_ns) = clock.span();
     Ok(WakeRun {
         samples,
         append_ns,
         wakeups: p.metrics().wakeups,
         records,
+        reader_cpu_ns,
+        reader_wall_ns,
     })
 }
 

@@ -19,10 +19,11 @@ type Log = Database<U64<BigEndian>, Bytes>;
 
 /// What the report says about LMDB.
 pub fn settings() -> String {
+    let v = heed::lmdb_version();
     format!(
-        "{} (bundled by heed): MDB_APPEND puts of big-endian u64 offsets, MDB_NOSYNC \
-         (sync on for synced commits), no MDB_WRITEMAP",
-        heed::lmdb_version().string
+        "LMDB {}.{}.{} (mdb.master, bundled by heed): MDB_APPEND puts of big-endian u64 \
+         offsets, MDB_NOSYNC (sync on for synced commits), no MDB_WRITEMAP",
+        v.major, v.minor, v.patch
     )
 }
 

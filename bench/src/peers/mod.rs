@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::child::{Relaunch, PEER_WAKE_WRITER};
 use crate::util::{now_ns, pace_until, Payload, Res, TempDir, KEY_LEN, VALUE_LEN};
-use crate::wakeup::{WakeRun, START_UP_PAUSE_MS};
+use crate::wakeup::{ReaderClock, WakeRun, START_UP_PAUSE_MS};
 
 /// A peer engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +137,7 @@ impl Peer {
         let mut found = Vec::new();
         let mut last_seen = Instant::now();
         let mut idle_polls = 0u32;
+        let mut clock = ReaderClock::default();
         let failure = loop {
             if samples.len() >= n {
                 break None;
@@ -153,6 +154,7 @@ impl Peer {
                 continue;
             }
             let t = now_ns();
+            clock.received();
             samples.extend(found.iter().map(|&stamp| t.saturating_sub(stamp)));
             last_seen = Instant::now();
         };
@@ -173,11 +175,14 @@ impl Peer {
             .collect::<Result<Vec<_>, _>>()?;
         let records = samples.len();
         samples.drain(..warmup.min(records));
+        let (reader_cpu_ns, reader_wall_ns) = clock.span();
         Ok(WakeRun {
             samples,
             append_ns,
             wakeups: 0,
             records,
+            reader_cpu_ns,
+            reader_wall_ns,
         })
     }
 }
