@@ -139,8 +139,9 @@ impl Engine {
 pub struct Wake {
     /// Latency percentiles: the median across rounds of each.
     pub latency: Latency,
-    /// CPU the reader used while waiting, from the first record to the last, in
-    /// cores (1.0 = it kept a core busy): the median across rounds.
+    /// CPU the reader used while waiting for the paced records (see
+    /// [`crate::wakeup::ReaderClock`]), in cores (1.0 = it kept a core busy): the
+    /// median across rounds.
     pub reader_cores: f64,
     /// Median duration of the writer's append (or write transaction), ns.
     pub append_p50_ns: f64,

@@ -26,8 +26,9 @@ pub struct WakeRun {
     pub wakeups: u64,
     /// Records received.
     pub records: usize,
-    /// CPU time (ns) the reading thread used from the first record received to the
-    /// last: what waiting for the paced records cost it.
+    /// CPU time (ns) the reading thread used from the receipt of the writer's
+    /// second record (the first after its start-up pause) to the last: what waiting
+    /// for the paced records cost it.
     pub reader_cpu_ns: u64,
     /// Wall time (ns) of the same span.
     pub reader_wall_ns: u64,
@@ -50,8 +51,10 @@ impl WakeRun {
     }
 }
 
-/// Measures the reading thread's CPU and wall time from the first record received
-/// to the last, for [`WakeRun::reader_cpu_ns`].
+/// Measures the reading thread's CPU and wall time over the paced records, for
+/// [`WakeRun::reader_cpu_ns`]: from the receipt of the writer's second record (the
+/// first after its start-up pause, during which a blocking reader sleeps and a
+/// polling one does not) to the last.
 #[derive(Default)]
 pub struct ReaderClock {
     start: Option<(u64, u64)>,
@@ -59,15 +62,19 @@ pub struct ReaderClock {
 }
 
 impl ReaderClock {
-    /// Records received: starts the clock at the first call, moves its end at every
-    /// call.
-    pub fn received(&mut self) {
+    /// Records received by a poll, `before` records having been received by the
+    /// earlier polls: starts the clock once the first record is behind, moves its
+    /// end at every call.
+    pub fn received(&mut self, before: usize) {
+        if before == 0 {
+            return;
+        }
         let now = (thread_cpu_ns(), now_ns());
         self.start.get_or_insert(now);
         self.last = now;
     }
 
-    /// (CPU ns, wall ns) between the first and the last call of `received`.
+    /// (CPU ns, wall ns) between the start and the last call of `received`.
     pub fn span(&self) -> (u64, u64) {
         self.start.map_or((0, 0), |(cpu, wall)| {
             (self.last.0 - cpu, self.last.1 - wall)
@@ -153,7 +160,7 @@ pub fn wake_latency(
             }
         };
         let t = now_ns();
-        clock.received();
+        clock.received(samples.len());
         for rec in batch.records() {
             let rec = rec?;
             let v = rec.value.ok_or("record without value")?;

@@ -154,7 +154,7 @@ impl Peer {
                 continue;
             }
             let t = now_ns();
-            clock.received();
+            clock.received(samples.len());
             samples.extend(found.iter().map(|&stamp| t.saturating_sub(stamp)));
             last_seen = Instant::now();
         };
