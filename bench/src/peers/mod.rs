@@ -63,7 +63,7 @@ impl Peer {
 
     /// Batched append: every record of `payload`, `per_batch` per write transaction,
     /// not synced, into a fresh database. Returns the seconds and the database, kept
-    /// for [`Peer::read_all`].
+    /// for [`PeerDb::read_all`].
     pub fn batched_append(self, payload: &Payload, per_batch: usize) -> Res<(f64, PeerDb)> {
         Ok(match self {
             Peer::Sqlite => {
