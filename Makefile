@@ -69,6 +69,10 @@ example: ## write a small Kafka-format store with core/examples/kafka_fixture.rs
 bench: ## run the benchmarks (release build)
 	cargo run --release -p oncelog-bench --locked
 
+.PHONY: bench-peers
+bench-peers: ## oncelog next to SQLite (WAL) and LMDB on the same records: oncelog bench (release build)
+	cargo run --release -p oncelog-cli --locked -- bench
+
 .PHONY: bench-c
 bench-c: ## the batched-append and read-all workloads through the C API next to the Rust API
 	bash scripts/bench-c.sh

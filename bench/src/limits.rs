@@ -9,12 +9,13 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use memmap2::{MmapOptions, MmapRaw};
 
+use crate::child::{Relaunch, FUTEX_WAITER};
 use crate::util::{now_ns, pace_until, Payload, Res, TempDir, REC_LEN};
 
 /// How the destination file of a memcpy run is prepared.
@@ -257,12 +258,18 @@ pub fn fdatasync_commits(n: usize, bytes: usize) -> Res<Vec<u64>> {
 /// dropping the first `warmup`. With `spin`, the child busy-polls the word instead
 /// of sleeping (the FUTEX_WAKE is still issued, and finds nobody): the raw
 /// cross-process cache-line hand-off that a spinning reader can at best achieve.
-pub fn futex_wakeup(exe: &Path, n: usize, warmup: usize, gap_ns: u64, spin: bool) -> Res<Vec<u64>> {
+pub fn futex_wakeup(
+    exe: &Relaunch,
+    n: usize,
+    warmup: usize,
+    gap_ns: u64,
+    spin: bool,
+) -> Res<Vec<u64>> {
     let dir = TempDir::new("futex")?;
     let path = dir.path().join("futex.shm");
     let shared = Shared::open(&path, n, true)?;
-    let mut child = Command::new(exe)
-        .arg("__futex-waiter")
+    let mut child = exe
+        .command(FUTEX_WAITER)
         .arg(&path)
         .arg(n.to_string())
         .arg(if spin { "spin" } else { "sleep" })
@@ -296,7 +303,8 @@ pub fn futex_wakeup(exe: &Path, n: usize, warmup: usize, gap_ns: u64, spin: bool
         .collect())
 }
 
-/// The child of [`futex_wakeup`]: `__futex-waiter <path> <n> <sleep|spin>`.
+/// The child of [`futex_wakeup`]: `__futex-waiter <path> <n> <sleep|spin>` (the
+/// arguments after the role).
 pub fn futex_waiter_main(args: &[String]) -> Res<()> {
     let [path, n, mode] = args else {
         return Err("usage: __futex-waiter <path> <n> <sleep|spin>".into());

@@ -20,19 +20,15 @@
 //! `ONCELOG_BENCH_PACING=sleep` paces the publishing side of the wake-up tests with
 //! `clock_nanosleep` instead of spinning.
 
-mod json;
-mod limits;
-mod util;
-mod wakeup;
-mod workloads;
-
 use std::time::Duration;
 
-use json::J;
-use limits::MapPrep;
-use util::{Latency, Payload, Rate, Res, REC_LEN};
-use wakeup::{WakeResult, WakeRun};
-use workloads::ReadVia;
+use oncelog_bench::child::{self, Relaunch};
+use oncelog_bench::json::J;
+use oncelog_bench::limits::{self, MapPrep};
+use oncelog_bench::machine::{loadavg, machine, Machine, FOREIGN_OK};
+use oncelog_bench::util::{self, Latency, Payload, Rate, Res, REC_LEN};
+use oncelog_bench::wakeup::{self, WakeResult, WakeRun};
+use oncelog_bench::workloads::{self, ReadVia};
 
 const USAGE: &str = "usage: oncelog-bench [--quick] [--json]
   --quick   tiny sizes (a smoke test: the whole run takes a few seconds)
@@ -128,23 +124,9 @@ struct Results {
     wake_sleep: WakeResult,
 }
 
-struct Machine {
-    load_before: String,
-    load_after: String,
-    cpu: String,
-    cores: usize,
-    kernel: String,
-    fs: String,
-    tmp: String,
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let result = match args.get(1).map(String::as_str) {
-        Some("__futex-waiter") => limits::futex_waiter_main(&args[2..]),
-        Some("__wake-writer") => wakeup::wake_writer_main(&args[2..]),
-        _ => run(&args[1..]),
-    };
+    let result = child::child_main(&args[1..]).unwrap_or_else(|| run(&args[1..]));
     if let Err(e) = result {
         eprintln!("oncelog-bench: {e}");
         std::process::exit(1);
@@ -182,7 +164,7 @@ fn progress(what: &str) {
 }
 
 fn measure(s: &Sizes) -> Res<Results> {
-    let exe = std::env::current_exe()?;
+    let exe = Relaunch::current(&[])?;
     progress(&format!(
         "payload: {} records of {REC_LEN} bytes",
         s.records
@@ -376,9 +358,6 @@ fn alternate(
 
 // --- targets ------------------------------------------------------------------------
 
-/// Other work (in cores) above which a run is flagged as disturbed.
-const FOREIGN_OK: f64 = 0.05;
-
 const TARGET_BATCHED: f64 = 15e6;
 const TARGET_READ: f64 = 25e6;
 const TARGET_SINGLE: f64 = 3e6;
@@ -395,47 +374,6 @@ fn spin_met(r: &Results) -> bool {
 
 fn sleep_ratio(r: &Results) -> f64 {
     r.wake_sleep.latency.p50 / r.futex_sleep_gap.p50
-}
-
-// --- machine --------------------------------------------------------------------------
-
-fn machine() -> Machine {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("unknown".to_string(), |(_, v)| v.trim().to_string());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map_or("unknown".to_string(), |s| s.trim().to_string());
-    let tmp = std::env::temp_dir();
-    let fs = std::process::Command::new("findmnt")
-        .args(["-no", "FSTYPE", "-T"])
-        .arg(&tmp)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_string());
-    Machine {
-        load_before: loadavg(),
-        load_after: String::new(),
-        cpu,
-        cores,
-        kernel,
-        fs,
-        tmp: tmp.display().to_string(),
-    }
-}
-
-/// The first three fields of /proc/loadavg: other work on the machine skews every
-/// figure, so the report shows it.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_string())
 }
 
 // --- table ----------------------------------------------------------------------------

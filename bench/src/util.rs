@@ -164,6 +164,11 @@ impl Payload {
         &self.bytes[i * REC_LEN..i * REC_LEN + KEY_LEN]
     }
 
+    /// Key and value of record `i`, back to back (`REC_LEN` bytes).
+    pub fn record(&self, i: usize) -> &[u8] {
+        &self.bytes[i * REC_LEN..(i + 1) * REC_LEN]
+    }
+
     /// Value of record `i`.
     pub fn value(&self, i: usize) -> &[u8] {
         &self.bytes[i * REC_LEN + KEY_LEN..(i + 1) * REC_LEN]

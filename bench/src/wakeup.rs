@@ -1,14 +1,14 @@
-//! Workload 5: cross-process wake-up latency through oncelog. A child process (this
-//! binary re-executed) appends one record at a time, `gap` apart, each value carrying
+//! Workload 5: cross-process wake-up latency through oncelog. A child process (the
+//! running binary re-executed, see [`Relaunch`]) appends one record at a time, `gap` apart, each value carrying
 //! the CLOCK_MONOTONIC time taken just before its `append()` call; the parent, blocked
 //! in `Reader::poll(timeout, spin)`, takes the time as soon as the poll returns.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use oncelog::{Record, Store};
 
+use crate::child::{Relaunch, WAKE_WRITER};
 use crate::util::{now_ns, pace_until, Latency, Res, KEY_LEN, VALUE_LEN};
 use crate::workloads::{BenchStore, TOPIC};
 
@@ -26,6 +26,12 @@ pub struct WakeRun {
     pub wakeups: u64,
     /// Records received.
     pub records: usize,
+    /// CPU time (ns) the reading thread used from the receipt of the writer's
+    /// second record (the first after its start-up pause) to the last: what waiting
+    /// for the paced records cost it.
+    pub reader_cpu_ns: u64,
+    /// Wall time (ns) of the same span.
+    pub reader_wall_ns: u64,
 }
 
 impl WakeRun {
@@ -35,7 +41,56 @@ impl WakeRun {
         self.append_ns.extend(other.append_ns);
         self.wakeups += other.wakeups;
         self.records += other.records;
+        self.reader_cpu_ns += other.reader_cpu_ns;
+        self.reader_wall_ns += other.reader_wall_ns;
     }
+
+    /// Cores the reader kept busy while it waited (1.0: a whole core).
+    pub fn reader_cores(&self) -> f64 {
+        self.reader_cpu_ns as f64 / self.reader_wall_ns.max(1) as f64
+    }
+}
+
+/// Measures the reading thread's CPU and wall time over the paced records, for
+/// [`WakeRun::reader_cpu_ns`]: from the receipt of the writer's second record (the
+/// first after its start-up pause, during which a blocking reader sleeps and a
+/// polling one does not) to the last.
+#[derive(Default)]
+pub struct ReaderClock {
+    start: Option<(u64, u64)>,
+    last: (u64, u64),
+}
+
+impl ReaderClock {
+    /// Records received by a poll, `before` records having been received by the
+    /// earlier polls: starts the clock once the first record is behind, moves its
+    /// end at every call.
+    pub fn received(&mut self, before: usize) {
+        if before == 0 {
+            return;
+        }
+        let now = (thread_cpu_ns(), now_ns());
+        self.start.get_or_insert(now);
+        self.last = now;
+    }
+
+    /// (CPU ns, wall ns) between the start and the last call of `received`.
+    pub fn span(&self) -> (u64, u64) {
+        self.start.map_or((0, 0), |(cpu, wall)| {
+            (self.last.0 - cpu, self.last.1 - wall)
+        })
+    }
+}
+
+/// CPU time of the calling thread, ns.
+pub fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// The summary of a [`WakeRun`].
@@ -70,7 +125,7 @@ impl WakeRun {
 /// Runs the test on a fresh store: `n` records `gap_ns` apart, the reader spinning
 /// up to `spin` before it sleeps; the first `warmup` samples are dropped.
 pub fn wake_latency(
-    exe: &Path,
+    exe: &Relaunch,
     n: usize,
     warmup: usize,
     gap_ns: u64,
@@ -79,8 +134,8 @@ pub fn wake_latency(
     let bs = BenchStore::new("wakeup")?;
     let p = bs.partition();
     let mut reader = p.reader(0)?;
-    let child = Command::new(exe)
-        .arg("__wake-writer")
+    let child = exe
+        .command(WAKE_WRITER)
         .arg(bs.path())
         .arg(n.to_string())
         .arg(gap_ns.to_string())
@@ -88,6 +143,7 @@ pub fn wake_latency(
         .stdout(Stdio::piped())
         .spawn()?;
     let usage0 = thread_usage();
+    let mut clock = ReaderClock::default();
     let mut samples = Vec::with_capacity(n);
     let mut stamps = Vec::with_capacity(n);
     let mut failure = None;
@@ -104,6 +160,7 @@ pub fn wake_latency(
             }
         };
         let t = now_ns();
+        clock.received(samples.len());
         for rec in batch.records() {
             let rec = rec?;
             let v = rec.value.ok_or("record without value")?;
@@ -144,11 +201,14 @@ pub fn wake_latency(
     );
     let records = samples.len();
     samples.drain(..warmup.min(records));
+    let (reader_cpu_ns, reader_wall_ns) = clock.span();
     Ok(WakeRun {
         samples,
         append_ns,
         wakeups: p.metrics().wakeups,
         records,
+        reader_cpu_ns,
+        reader_wall_ns,
     })
 }
 

@@ -53,8 +53,14 @@ impl Drop for BenchStore {
         // otherwise `fdatasync` ~128 MB per repetition and leave writeback running
         // under the next measurement. Unlinked files' dirty pages are just dropped.
         self.partition.take();
+        let path = self.dir.as_ref().map(|d| d.path().to_path_buf());
         self.dir.take();
         self.store.take();
+        // Closing can still write a file or two (the transaction log's recovery
+        // checkpoint), re-creating the directory just removed: remove it again.
+        if let Some(path) = path {
+            let _ = std::fs::remove_dir_all(path);
+        }
     }
 }
 
