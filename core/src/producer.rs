@@ -764,11 +764,17 @@ impl Inner {
 
 /// An append failed: an open transaction can then only abort; outside one, an
 /// idempotent producer stops after a non-retriable error (its sequence is lost), as
-/// Kafka's does; a fenced producer stops in any case.
+/// Kafka's does — unless the batch was refused before it took a sequence (too
+/// large, or malformed): then nothing is lost and the producer goes on; a fenced
+/// producer stops in any case.
 fn note_failure(state: &mut State, e: &Error) {
+    let refused_whole = matches!(
+        e.kind(),
+        ErrorKind::RecordTooLarge | ErrorKind::InvalidArgument
+    );
     if let Some(txn) = state.txn.as_mut() {
         txn.failed.get_or_insert_with(|| e.to_string());
-    } else if state.identity.is_some() && !e.is_retriable() {
+    } else if state.identity.is_some() && !e.is_retriable() && !refused_whole {
         state.fatal = Some((e.kind(), e.message().to_string()));
     }
     if e.kind() == ErrorKind::ProducerFenced {

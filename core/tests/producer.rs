@@ -211,3 +211,25 @@ fn records_without_keys_stick_to_a_partition_per_batch() {
         "batches move between partitions: {per_partition:?}"
     );
 }
+
+#[test]
+fn an_idempotent_producer_goes_on_after_a_batch_refused_as_too_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    store
+        .create_topic_with("small", 1, &[("max.message.bytes", "1024")])
+        .unwrap();
+    let p = Producer::new(&store, ProducerConfig::default()).unwrap();
+    let big = vec![7u8; 4096];
+    let err = p
+        .send_batch("small", 0, &[Record::value(&big)])
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RecordTooLarge);
+    // Nothing was appended and no sequence was used: the producer is not stopped.
+    let info = p.send_batch("small", 0, &[Record::value(b"fits")]).unwrap();
+    assert_eq!(info.base_offset, 0);
+    p.send(ProducerRecord::new("small", b"and this").partition(0))
+        .unwrap();
+    p.flush().unwrap();
+    assert_eq!(store.partition("small", 0).unwrap().end_offset(), 2);
+}
