@@ -113,12 +113,11 @@ impl ProducerHandle {
 }
 
 impl ProducerHandle {
-    /// Refuses a batch larger than the topic accepts before the core sees it. The
-    /// core refuses it too, but counts the refusal as a failed append, after which an
-    /// idempotent producer stops for good (its sequence might be lost, although
-    /// nothing was appended); a C caller would lose the producer over a size mistake.
-    /// A transactional producer leaves it to the core: its transaction then has to
-    /// abort, as Kafka's does after a failed send.
+    /// Refuses a batch larger than the topic accepts before the core sees it, with
+    /// a message that says nothing was appended. (The core refuses it too and goes
+    /// on; this check predates that and can go.) A transactional producer leaves it
+    /// to the core: its transaction then has to abort, as Kafka's does after a failed
+    /// send.
     fn check_batch_size(
         &self,
         topic: &str,
