@@ -170,10 +170,10 @@ fn record_bound(r: &Record<'_>) -> u64 {
             .sum::<u64>()
 }
 
-/// Refuses a record larger than the topic accepts, before the core sees it: the core
-/// refuses it too, but counts that as a failed append, after which an idempotent
-/// producer stops for good. (A transactional producer leaves it to the core: the
-/// transaction must then abort, as Kafka's does after a failed send.)
+/// Refuses a record larger than the topic accepts, before the core sees it. (The core
+/// refuses it too and goes on; this check predates that and can go. A transactional
+/// producer leaves it to the core: the transaction must then abort, as Kafka's does
+/// after a failed send.)
 fn check_size(route: &Route, records: &[Record<'_>], bound: u64) -> PyResult<()> {
     if BATCH_HEADER + bound <= route.limit {
         return Ok(());
