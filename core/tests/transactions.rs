@@ -22,7 +22,15 @@ fn setup() -> (tempfile::TempDir, Store) {
 }
 
 fn txn_producer(store: &Store, id: &str) -> Producer {
-    let config = ProducerConfig::from_pairs([("transactional.id", id)]).unwrap();
+    txn_producer_with(store, id, &[])
+}
+
+/// A transactional producer `id` with the config `extra`, after `init_transactions`.
+fn txn_producer_with(store: &Store, id: &str, extra: &[(&str, &str)]) -> Producer {
+    let mut config = ProducerConfig::from_pairs([("transactional.id", id)]).unwrap();
+    for (k, v) in extra {
+        config.set(k, v).unwrap();
+    }
     let p = Producer::new(store, config).unwrap();
     p.init_transactions().unwrap();
     p
@@ -111,10 +119,7 @@ fn a_commit_makes_records_and_offsets_visible_together() {
 #[test]
 fn an_abort_hides_everything_and_drops_what_was_pending() {
     let (_dir, store) = setup();
-    let config =
-        ProducerConfig::from_pairs([("transactional.id", "t"), ("linger.ms", "60000")]).unwrap();
-    let p = Producer::new(&store, config).unwrap();
-    p.init_transactions().unwrap();
+    let p = txn_producer_with(&store, "t", &[("linger.ms", "60000")]);
     p.begin_transaction().unwrap();
     p.send_batch("out", 0, &[oncelog::Record::value(b"appended")])
         .unwrap();
@@ -263,13 +268,7 @@ fn a_transaction_whose_holder_is_gone_is_aborted_by_whoever_waits_behind_it() {
 #[test]
 fn a_transaction_open_past_its_timeout_is_aborted_and_its_holder_fenced() {
     let (_dir, store) = setup();
-    let config = ProducerConfig::from_pairs([
-        ("transactional.id", "slow"),
-        ("transaction.timeout.ms", "300"),
-    ])
-    .unwrap();
-    let p = Producer::new(&store, config).unwrap();
-    p.init_transactions().unwrap();
+    let p = txn_producer_with(&store, "slow", &[("transaction.timeout.ms", "300")]);
     p.begin_transaction().unwrap();
     p.send(ProducerRecord::new("out", b"too slow").partition(0))
         .unwrap();
@@ -333,13 +332,7 @@ fn a_transaction_unknown_to_the_coordinator_is_aborted_by_whoever_waits_behind_i
 #[test]
 fn a_committed_producer_idle_past_its_timeout_is_neither_fenced_nor_marked_again() {
     let (_dir, store) = setup();
-    let config = ProducerConfig::from_pairs([
-        ("transactional.id", "idle"),
-        ("transaction.timeout.ms", "200"),
-    ])
-    .unwrap();
-    let p = Producer::new(&store, config).unwrap();
-    p.init_transactions().unwrap();
+    let p = txn_producer_with(&store, "idle", &[("transaction.timeout.ms", "200")]);
     for partitions in [&[0][..], &[0, 1][..]] {
         p.begin_transaction().unwrap();
         for &partition in partitions {
@@ -422,10 +415,7 @@ fn a_closed_producer_leaves_its_last_transaction_completed() {
 #[test]
 fn a_synced_commit_is_on_stable_storage_and_one_partition_costs_one_fdatasync() {
     let (_dir, store) = setup();
-    let config =
-        ProducerConfig::from_pairs([("transactional.id", "durable"), ("acks", "synced")]).unwrap();
-    let p = Producer::new(&store, config).unwrap();
-    p.init_transactions().unwrap();
+    let p = txn_producer_with(&store, "durable", &[("acks", "synced")]);
     let out0 = store.partition("out", 0).unwrap();
     let other0 = store.partition("other", 0).unwrap();
 
@@ -469,13 +459,7 @@ fn concurrent_synced_committers_share_their_syncs() {
             let store = &store;
             s.spawn(move || {
                 let id = format!("committer-{t}");
-                let config = ProducerConfig::from_pairs([
-                    ("transactional.id", id.as_str()),
-                    ("acks", "synced"),
-                ])
-                .unwrap();
-                let p = Producer::new(store, config).unwrap();
-                p.init_transactions().unwrap();
+                let p = txn_producer_with(store, &id, &[("acks", "synced")]);
                 for i in 0..commits {
                     p.begin_transaction().unwrap();
                     p.send(ProducerRecord::new("out", format!("{t}-{i}").as_bytes()).partition(0))
