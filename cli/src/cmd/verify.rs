@@ -816,8 +816,27 @@ fn check_contents(
 }
 
 /// Entries of an index file, and bytes that do not make a whole entry.
-fn entries(bytes: &[u8], len: usize) -> (Vec<&[u8]>, usize) {
-    (bytes.chunks_exact(len).collect(), bytes.len() % len)
+/// The `len`-byte entries of an index file's `bytes`; a partial last entry is a
+/// problem unless `partial_ok` (an active segment's index may be mid-write).
+fn entries<'a>(
+    report: &mut Report,
+    path: &Path,
+    bytes: &'a [u8],
+    len: usize,
+    partial_ok: bool,
+) -> Result<Vec<&'a [u8]>, CliError> {
+    if bytes.len() % len != 0 && !partial_ok {
+        report.problem(
+            path,
+            None,
+            None,
+            format!(
+                "{} bytes: not a whole number of {len}-byte entries",
+                bytes.len()
+            ),
+        )?;
+    }
+    Ok(bytes.chunks_exact(len).collect())
 }
 
 fn be_i32(b: &[u8]) -> i32 {
@@ -897,18 +916,7 @@ fn check_offset_index(
     let Some(bytes) = read_file(report, &path, missing)? else {
         return Ok(());
     };
-    let (raw, partial) = entries(&bytes, 8);
-    if partial != 0 && !last {
-        report.problem(
-            &path,
-            None,
-            None,
-            format!(
-                "{} bytes: not a whole number of 8-byte entries",
-                bytes.len()
-            ),
-        )?;
-    }
+    let raw = entries(report, &path, &bytes, 8, last)?;
     let found: Vec<(i64, u32)> = raw
         .iter()
         .map(|e| (base + i64::from(be_i32(e)), be_i32(&e[4..]) as u32))
@@ -936,18 +944,7 @@ fn check_time_index(
     let Some(bytes) = read_file(report, &path, missing)? else {
         return Ok(());
     };
-    let (raw, partial) = entries(&bytes, 12);
-    if partial != 0 && !last {
-        report.problem(
-            &path,
-            None,
-            None,
-            format!(
-                "{} bytes: not a whole number of 12-byte entries",
-                bytes.len()
-            ),
-        )?;
-    }
+    let raw = entries(report, &path, &bytes, 12, last)?;
     let found: Vec<(i64, i64)> = raw
         .iter()
         .map(|e| (be_i64(e), base + i64::from(be_i32(&e[8..]))))
@@ -981,18 +978,7 @@ fn check_txn_index(
     let Some(bytes) = read_file(report, &path, missing)? else {
         return Ok(());
     };
-    let (raw, partial) = entries(&bytes, LEN);
-    if partial != 0 {
-        report.problem(
-            &path,
-            None,
-            None,
-            format!(
-                "{} bytes: not a whole number of 34-byte entries",
-                bytes.len()
-            ),
-        )?;
-    }
+    let raw = entries(report, &path, &bytes, LEN, false)?;
     // Entries for markers past the published end (being written) or past damage
     // that stopped the walk are not judged; otherwise each must answer a marker.
     let limit = if bound.is_none() && !walk.stopped {
