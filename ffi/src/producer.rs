@@ -7,17 +7,14 @@
 //! without `offset_out` only buffers the record; a failure of such a record is kept
 //! here and returned by the next `oncelog_producer_flush`, so none goes unreported.
 
-use std::collections::HashMap;
 use std::ffi::{c_char, c_void};
 use std::sync::{Mutex, MutexGuard};
 
-use oncelog::{Producer, ProducerConfig, ProducerRecord, Record, Store};
+use oncelog::{Producer, ProducerConfig, ProducerRecord};
 
 use crate::args::{array_arg, bytes_arg, out_arg, partition_arg, str_arg, write_opt, write_out};
 use crate::conf::{self, oncelog_conf_t};
-use crate::error::{
-    oncelog_err_t, oncelog_error_t, Failure, FfiResult, ONCELOG_ERR_RECORD_TOO_LARGE,
-};
+use crate::error::{oncelog_err_t, oncelog_error_t, Failure, FfiResult};
 use crate::handle::{self, Opaque};
 use crate::panic::{call, infallible};
 use crate::store::{oncelog_store_t, store_arg};
@@ -36,10 +33,6 @@ pub struct oncelog_producer_t {
 /// What an `oncelog_producer_t` points to.
 pub struct ProducerHandle {
     producer: Producer,
-    store: Store,
-    /// The batch size limit of each topic produced to in a batch (topic settings
-    /// never change once created).
-    batch_limits: Mutex<HashMap<String, (u64, String)>>,
     /// Held while a produce call sends and collects its report, so that no other
     /// thread takes it; also keeps failures of records appended later.
     reports: Mutex<Failures>,
@@ -112,58 +105,6 @@ impl ProducerHandle {
     }
 }
 
-impl ProducerHandle {
-    /// Refuses a batch larger than the topic accepts before the core sees it, with
-    /// a message that says nothing was appended. (The core refuses it too and goes
-    /// on; this check predates that and can go.) A transactional producer leaves it
-    /// to the core: its transaction then has to abort, as Kafka's does after a failed
-    /// send.
-    fn check_batch_size(
-        &self,
-        topic: &str,
-        partition: u32,
-        converted: &types::Converted<'_>,
-        records: &[Record<'_>],
-    ) -> FfiResult<()> {
-        if self.producer.config().transactional_id.is_some() {
-            return Ok(());
-        }
-        let (limit, what) = {
-            let mut limits = self.batch_limits.lock().unwrap_or_else(|p| p.into_inner());
-            match limits.get(topic) {
-                Some(l) => l.clone(),
-                None => {
-                    let c = self.store.topic(topic)?.config;
-                    let limit = u64::from(c.max_message_bytes).min(c.segment_bytes);
-                    let what = format!(
-                        "max.message.bytes {}, segment.bytes {}",
-                        c.max_message_bytes, c.segment_bytes
-                    );
-                    limits.insert(topic.to_string(), (limit, what.clone()));
-                    (limit, what)
-                }
-            }
-        };
-        if converted.size_bound() <= limit {
-            return Ok(());
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let len = oncelog::record::encoded_batch_len(records, now) as u64;
-        if len > limit {
-            return Err(Failure::new(
-                ONCELOG_ERR_RECORD_TOO_LARGE,
-                format!(
-                    "batch of {len} bytes exceeds the limit of {limit} bytes ({what}) of \
-                     {topic}-{partition}; nothing was appended"
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// The producer behind a handle argument named `producer`.
 fn producer_arg<'a>(producer: *const oncelog_producer_t) -> FfiResult<&'a ProducerHandle> {
     handle::get(producer, "producer")
@@ -211,8 +152,6 @@ pub extern "C" fn oncelog_producer_new(
         let producer = Producer::new(store, config)?;
         let handle = ProducerHandle {
             producer,
-            store: store.clone(),
-            batch_limits: Mutex::new(HashMap::new()),
             reports: Mutex::new(Failures::default()),
         };
         write_out(producer_out, handle::into_raw(handle));
@@ -351,7 +290,6 @@ pub extern "C" fn oncelog_produce_batch(
         let list = array_arg(records, count, "records")?;
         let converted = types::convert(list, "records")?;
         let records = types::records(&converted);
-        p.check_batch_size(topic, partition, &converted, &records)?;
         let info = p.producer.send_batch(topic, partition, &records)?;
         write_opt(base_offset_out, info.base_offset);
         Ok(())

@@ -96,24 +96,7 @@ pub struct oncelog_topic_partition_offset_t {
 pub(crate) struct Converted<'a> {
     headers: Vec<Header<'a>>,
     parts: Vec<Parts<'a>>,
-    /// No encoded batch of these records is larger (see [`Converted::size_bound`]).
-    size_bound: u64,
 }
-
-impl Converted<'_> {
-    /// An upper bound of the encoded batch size: the batch header plus, per record,
-    /// its bytes and the largest its varints and length prefixes can be. Cheap to
-    /// keep while converting, so only batches near a limit need the exact size.
-    pub(crate) fn size_bound(&self) -> u64 {
-        self.size_bound
-    }
-}
-
-/// Largest encoded size of a record's fixed parts: length, attributes, timestamp
-/// and offset deltas, key and value lengths, header count (varints).
-const RECORD_OVERHEAD_BOUND: u64 = 5 + 1 + 10 + 5 + 5 + 5 + 5;
-/// Largest encoded size of a header's two length varints.
-const HEADER_OVERHEAD_BOUND: u64 = 5 + 5;
 
 struct Parts<'a> {
     key: Option<&'a [u8]>,
@@ -127,7 +110,6 @@ struct Parts<'a> {
 pub(crate) fn convert<'a>(records: &'a [oncelog_record_t], what: &str) -> FfiResult<Converted<'a>> {
     let mut headers = Vec::new();
     let mut parts = Vec::with_capacity(records.len());
-    let mut size_bound = oncelog::record::BATCH_HEADER_LEN as u64;
     for (i, r) in records.iter().enumerate() {
         // Argument names ("records[5].key") are only built for an error message.
         let at = |field: &str| {
@@ -166,10 +148,8 @@ pub(crate) fn convert<'a>(records: &'a [oncelog_record_t], what: &str) -> FfiRes
                     format!("{}[{j}].value", at("headers"))
                 })?;
                 headers.push(Header { key, value });
-                size_bound += HEADER_OVERHEAD_BOUND + key.len() as u64 + h.value_len as u64;
             }
         }
-        size_bound += RECORD_OVERHEAD_BOUND + r.key_len as u64 + r.value_len as u64;
         parts.push(Parts {
             key,
             value,
@@ -177,11 +157,7 @@ pub(crate) fn convert<'a>(records: &'a [oncelog_record_t], what: &str) -> FfiRes
             timestamp,
         });
     }
-    Ok(Converted {
-        headers,
-        parts,
-        size_bound,
-    })
+    Ok(Converted { headers, parts })
 }
 
 /// Gives an argument error its full name: the checks in `args` start their messages

@@ -170,10 +170,10 @@ fn record_bound(r: &Record<'_>) -> u64 {
             .sum::<u64>()
 }
 
-/// Refuses a record larger than the topic accepts, before the core sees it. (The core
-/// refuses it too and goes on; this check predates that and can go. A transactional
-/// producer leaves it to the core: the transaction must then abort, as Kafka's does
-/// after a failed send.)
+/// Refuses a record larger than the topic accepts before any run of a
+/// `produce_batch` is appended, so that a batch holding one is refused whole. (A
+/// transactional producer leaves it to the core: the transaction must then abort, as
+/// Kafka's does after a failed send.)
 fn check_size(route: &Route, records: &[Record<'_>], bound: u64) -> PyResult<()> {
     if BATCH_HEADER + bound <= route.limit {
         return Ok(());
@@ -601,9 +601,6 @@ impl Producer {
             timestamp,
         };
         let route = self.route(py, topic, cb.is_some())?;
-        if !self.transactional {
-            check_size(&route, std::slice::from_ref(&record), record_bound(&record))?;
-        }
         let message = |partition: u32, offset: i64| -> PyResult<Message> {
             Ok(Message {
                 topic: match &route.py_name {
