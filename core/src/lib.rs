@@ -44,6 +44,7 @@ pub mod failpoint;
 mod fork;
 mod fs;
 mod group;
+mod keys;
 mod log;
 pub mod offsets;
 pub mod partition;

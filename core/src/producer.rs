@@ -13,7 +13,7 @@
 //! (`send_offsets_to_transaction`) — becomes visible to `read_committed` readers
 //! all at once, or never after `abort_transaction`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
@@ -23,6 +23,7 @@ use crate::config::{Durability, ProducerConfig};
 use crate::consumer::TopicPartition;
 use crate::error::{bail, Error, ErrorKind, Result};
 use crate::group::GroupMetadata;
+use crate::keys::{FastMap, FastSet, PartitionKey, PartitionName};
 use crate::log::producer_state::{last_seq, next_seq};
 use crate::offsets::{encode_key, encode_value};
 use crate::partition::{AppendInfo, AppendOptions, Partition};
@@ -109,7 +110,7 @@ struct Pending {
 }
 
 struct State {
-    pending: HashMap<(String, u32), Pending>,
+    pending: FastMap<PartitionName, Pending>,
     reports: VecDeque<DeliveryReport>,
     sticky: StickyPartitioner,
     next_token: u64,
@@ -129,7 +130,7 @@ struct State {
 #[derive(Default)]
 struct OpenTxn {
     /// Partitions recorded with the coordinator.
-    partitions: HashSet<(String, u32)>,
+    partitions: FastSet<PartitionName>,
     /// The first append that failed in it: the transaction can only abort.
     failed: Option<String>,
 }
@@ -166,7 +167,7 @@ impl Producer {
             config,
             coordinator,
             state: Mutex::new(State {
-                pending: HashMap::new(),
+                pending: FastMap::default(),
                 reports: VecDeque::new(),
                 sticky: StickyPartitioner::new(),
                 next_token: 0,
@@ -237,11 +238,11 @@ impl Producer {
                 "a record of about {size} bytes exceeds max.message.bytes {limit} of {topic:?}"
             );
         }
-        let key = (topic.to_string(), partition);
-        inner.join_transaction(&mut state, &key)?;
+        let key = (topic, partition);
+        inner.join_transaction(&mut state, key)?;
         let token = state.next_token;
         state.next_token += 1;
-        let pending = inner.pending_for(&mut state, &key)?;
+        let pending = inner.pending_for(&mut state, key)?;
         if pending.records.is_empty() {
             pending.since = Instant::now();
         }
@@ -250,7 +251,7 @@ impl Producer {
         pending.tokens.push(token);
         let full = pending.bytes >= inner.config.batch_size;
         if full || inner.config.linger_ms == 0 {
-            inner.append_pending(&mut state, &key);
+            inner.append_pending(&mut state, key);
             if r.key.is_none() && record.partition.is_none() {
                 state.sticky.batch_completed(topic, partitions);
             }
@@ -559,7 +560,7 @@ impl Inner {
 
     /// For a transactional producer: refuses sends outside a transaction, and
     /// records a partition with the coordinator before its first write in one.
-    fn join_transaction(&self, state: &mut State, key: &(String, u32)) -> Result<()> {
+    fn join_transaction(&self, state: &mut State, key: (&str, u32)) -> Result<()> {
         let Ok((coordinator, id)) = self.transactional() else {
             return Ok(());
         };
@@ -569,30 +570,28 @@ impl Inner {
                 "a transactional producer sends between begin_transaction and commit_transaction"
             );
         };
-        if txn.partitions.contains(key) {
+        if txn.partitions.contains(&key as &dyn PartitionKey) {
             return Ok(());
         }
         let (producer_id, epoch) = state.identity.ok_or_else(|| {
             Error::new(ErrorKind::InvalidTxnState, "call init_transactions first")
         })?;
-        let added = coordinator.add_partitions(id, producer_id, epoch, std::slice::from_ref(key));
+        let owned = (key.0.to_string(), key.1);
+        let added =
+            coordinator.add_partitions(id, producer_id, epoch, std::slice::from_ref(&owned));
         self.fatal_on_fence(state, added)?;
         if let Some(txn) = state.txn.as_mut() {
-            txn.partitions.insert(key.clone());
+            txn.partitions.insert(owned);
         }
         Ok(())
     }
 
     /// The pending batch of `key`, created on first use.
-    fn pending_for<'s>(
-        &self,
-        state: &'s mut State,
-        key: &(String, u32),
-    ) -> Result<&'s mut Pending> {
-        if !state.pending.contains_key(key) {
-            let handle = self.store.partition(&key.0, key.1)?;
+    fn pending_for<'s>(&self, state: &'s mut State, key: (&str, u32)) -> Result<&'s mut Pending> {
+        if !state.pending.contains_key(&key as &dyn PartitionKey) {
+            let handle = self.store.partition(key.0, key.1)?;
             state.pending.insert(
-                key.clone(),
+                (key.0.to_string(), key.1),
                 Pending {
                     partition: handle,
                     records: Vec::new(),
@@ -603,7 +602,10 @@ impl Inner {
                 },
             );
         }
-        Ok(state.pending.get_mut(key).expect("inserted above"))
+        Ok(state
+            .pending
+            .get_mut(&key as &dyn PartitionKey)
+            .expect("inserted above"))
     }
 
     fn partition_count(&self, topic: &str) -> Result<NonZeroU32> {
@@ -629,8 +631,8 @@ impl Inner {
             .filter(|(_, p)| !p.records.is_empty())
             .map(|(k, _)| k.clone())
             .collect();
-        for key in keys {
-            self.append_pending(state, &key);
+        for (topic, partition) in keys {
+            self.append_pending(state, (&topic, partition));
         }
     }
 
@@ -643,11 +645,11 @@ impl Inner {
         partition: u32,
         records: &[Record<'_>],
     ) -> Result<AppendInfo> {
-        let key = (topic.to_string(), partition);
-        self.join_transaction(state, &key)?;
-        self.append_pending(state, &key);
+        let key = (topic, partition);
+        self.join_transaction(state, key)?;
+        self.append_pending(state, key);
         let (identity, transactional) = (state.identity, state.txn.is_some());
-        let pending = self.pending_for(state, &key)?;
+        let pending = self.pending_for(state, key)?;
         let result = self.append_with_retries(
             &pending.partition,
             records,
@@ -665,9 +667,9 @@ impl Inner {
     }
 
     /// Appends the pending batch of `key` and queues a report per record.
-    fn append_pending(&self, state: &mut State, key: &(String, u32)) {
+    fn append_pending(&self, state: &mut State, key: (&str, u32)) {
         let (identity, transactional) = (state.identity, state.txn.is_some());
-        let Some(pending) = state.pending.get_mut(key) else {
+        let Some(pending) = state.pending.get_mut(&key as &dyn PartitionKey) else {
             return;
         };
         if pending.records.is_empty() {
@@ -688,7 +690,7 @@ impl Inner {
         if result.is_ok() {
             pending.next_seq = next_seq(last_seq(pending.next_seq, records.len() as i32));
         }
-        let (topic, partition) = key.clone();
+        let (topic, partition) = (key.0.to_string(), key.1);
         match result {
             Ok(info) => {
                 for (i, token) in tokens.iter().enumerate() {
@@ -798,8 +800,8 @@ fn run_linger(inner: Weak<Inner>) {
             .filter(|(_, p)| !p.records.is_empty() && now >= p.since + linger)
             .map(|(k, _)| k.clone())
             .collect();
-        for key in &due {
-            inner.append_pending(&mut state, key);
+        for (topic, partition) in &due {
+            inner.append_pending(&mut state, (topic, *partition));
         }
         let next = state
             .pending

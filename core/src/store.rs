@@ -6,7 +6,6 @@
 //! partition before downgrading to a shared `flock`. The last process to close does a
 //! clean shutdown (sync, trim, checkpoint).
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -17,6 +16,7 @@ use crate::config::{StoreOptions, TopicConfig};
 use crate::error::{bail, Error, ErrorKind, Result};
 use crate::fork;
 use crate::fs::{self as ofs, FlockMode};
+use crate::keys::{FastMap, PartitionKey, PartitionName};
 use crate::log::background::Background;
 use crate::log::partition::PartitionLog;
 use crate::log::recovery::{self, RecoveryParams};
@@ -47,7 +47,7 @@ struct StoreInner {
     lock_path: PathBuf,
     /// Taken with the openers' lock by this store's threads (see `OpenerLock`).
     opener: Mutex<()>,
-    partitions: Mutex<HashMap<(String, u32), Arc<PartitionLog>>>,
+    partitions: Mutex<FastMap<PartitionName, Arc<PartitionLog>>>,
     background: Arc<Background>,
     fork_gen: u64,
     closed: std::sync::atomic::AtomicBool,
@@ -134,7 +134,7 @@ impl Store {
                 lock_file,
                 lock_path,
                 opener: Mutex::new(()),
-                partitions: Mutex::new(HashMap::new()),
+                partitions: Mutex::new(FastMap::default()),
                 background,
                 fork_gen: fork::generation(),
                 closed: std::sync::atomic::AtomicBool::new(false),
@@ -317,13 +317,12 @@ impl Store {
     /// A handle on partition `partition` of `topic`.
     pub fn partition(&self, topic: &str, partition: u32) -> Result<Partition> {
         fork::check(self.inner.fork_gen)?;
-        let key = (topic.to_string(), partition);
         let mut map = self
             .inner
             .partitions
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(log) = map.get(&key) {
+        if let Some(log) = map.get(&(topic, partition) as &dyn PartitionKey) {
             return Ok(Partition::new(self.clone(), log.clone()));
         }
         let meta = self.topic(topic)?;
@@ -345,7 +344,7 @@ impl Store {
             ctl,
             self.inner.background.clone(),
         )?;
-        map.insert(key, log.clone());
+        map.insert((topic.to_string(), partition), log.clone());
         Ok(Partition::new(self.clone(), log))
     }
 

@@ -24,11 +24,12 @@
 //! Each process keeps the log's records in a cache: a change made under the lock
 //! updates it directly, so only other processes' records are ever read back.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use crate::config::Durability;
 use crate::error::{bail, Error, ErrorKind, Result};
+use crate::keys::{FastMap, FastSet};
 use crate::log::partition::{now_ms, AppendGuard};
 use crate::partition::{AppendOptions, Partition};
 use crate::record::{ControlRecordType, Record};
@@ -98,13 +99,13 @@ const LOG_CONFIG: [(&str, &str); 3] = [
 ];
 
 struct Cache {
-    map: HashMap<String, TxnState>,
+    map: FastMap<String, TxnState>,
     reader: Option<Reader>,
     /// `map` holds every record of the log below this offset.
     valid_to: i64,
     /// Ids whose state in `map` was decided here and not written yet (see
     /// `Coordinator::end`).
-    unwritten: HashSet<String>,
+    unwritten: FastSet<String>,
     /// Reused for encoding records.
     key: Vec<u8>,
     value: Vec<u8>,
@@ -129,10 +130,10 @@ impl Coordinator {
             store: store.clone(),
             log: store.internal_partition(TRANSACTION_STATE, &LOG_CONFIG)?,
             cache: Mutex::new(Cache {
-                map: HashMap::new(),
+                map: FastMap::default(),
                 reader: None,
                 valid_to: -1,
-                unwritten: HashSet::new(),
+                unwritten: FastSet::default(),
                 key: Vec::new(),
                 value: Vec::new(),
             }),
@@ -204,8 +205,9 @@ impl Coordinator {
                     }
                 }
             };
-            this.write(cache, guard, id, &state)?;
-            Ok((state.producer_id, state.epoch, owner))
+            let identity = (state.producer_id, state.epoch, owner);
+            this.write(cache, guard, id, state)?;
+            Ok(identity)
         })
     }
 
@@ -219,27 +221,30 @@ impl Coordinator {
         partitions: &[(String, u32)],
     ) -> Result<()> {
         self.locked(|this, cache, guard| {
-            let mut s = current(cache, id, producer_id, epoch)?;
-            match s.status {
-                TxnStatus::Ongoing => {}
+            let s = current(cache, id, producer_id, epoch)?;
+            let mut s = match s.status {
+                TxnStatus::Ongoing => {
+                    if partitions.iter().all(|p| s.partitions.contains(p)) {
+                        return Ok(());
+                    }
+                    s.clone()
+                }
                 TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort => {
-                    s.status = TxnStatus::Ongoing;
-                    s.partitions.clear();
-                    s.started_ms = now_ms();
+                    TxnState {
+                        status: TxnStatus::Ongoing,
+                        partitions: BTreeSet::new(),
+                        started_ms: now_ms(),
+                        ..*s
+                    }
                 }
                 TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => bail!(
                     InvalidTxnState,
                     "transactional id {id:?} is completing its transaction"
                 ),
-            }
-            let before = s.partitions.len();
+            };
             s.partitions.extend(partitions.iter().cloned());
-            if s.partitions.len() != before
-                || cache.map.get(id).map(|c| c.status) != Some(TxnStatus::Ongoing)
-            {
-                s.updated_ms = now_ms();
-                this.write(cache, guard, id, &s)?;
-            }
+            s.updated_ms = now_ms();
+            this.write(cache, guard, id, s)?;
             Ok(())
         })
     }
@@ -266,14 +271,14 @@ impl Coordinator {
                     // Nothing was written in this transaction: nothing to mark.
                     return Ok(unchanged);
                 }
-                let s = if commit && s.partitions.len() > 1 {
-                    this.prepare_commit(cache, guard, id, s)?.0
-                } else {
-                    s
-                };
-                this.mark(&s, commit)?;
-                let next = this.next_identity(&s)?;
-                Ok(defer_completion(cache, id, s, commit, next))
+                if commit && s.partitions.len() > 1 {
+                    let s = s.clone();
+                    this.prepare_commit(cache, guard, id, s)?;
+                }
+                let s = &cache.map[id];
+                this.mark(s, commit)?;
+                let next = this.next_identity(s)?;
+                Ok(defer_completion(cache, id, commit, next))
             });
         }
         let Some(open) = self.state(id)? else {
@@ -287,7 +292,7 @@ impl Coordinator {
             }
         }
         let decided = self.locked(|this, cache, guard| {
-            let s = current(cache, id, producer_id, epoch)?;
+            let s = current(cache, id, producer_id, epoch)?.clone();
             if s.status != TxnStatus::Ongoing {
                 return Ok(None);
             }
@@ -325,7 +330,7 @@ impl Coordinator {
         let next = self.next_identity(&decided)?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.map.get(id) == Some(&decided) {
-            return Ok(defer_completion(&mut cache, id, decided, commit, next));
+            return Ok(defer_completion(&mut cache, id, commit, next));
         }
         // Finished meanwhile by a process that found the markers written: its state
         // says with which identity the holder goes on (if it still holds the id).
@@ -358,7 +363,7 @@ impl Coordinator {
         self.locked(|this, cache, guard| match cache.map.get(id) {
             Some(s) if cache.unwritten.contains(id) => {
                 let s = s.clone();
-                this.write(cache, guard, id, &s).map(|_| ())
+                this.write(cache, guard, id, s).map(|_| ())
             }
             _ => Ok(()),
         })
@@ -375,7 +380,7 @@ impl Coordinator {
     ) -> Result<(TxnState, i64)> {
         s.status = TxnStatus::PrepareCommit;
         s.updated_ms = now_ms();
-        let offset = self.write(cache, guard, id, &s)?;
+        let offset = self.write(cache, guard, id, s.clone())?;
         crate::failpoint::hit("txn.after_prepare_commit");
         Ok((s, offset))
     }
@@ -406,7 +411,7 @@ impl Coordinator {
         (s.producer_id, s.epoch) = self.next_identity(&s)?;
         s.partitions.clear();
         s.updated_ms = now_ms();
-        self.write(cache, guard, id, &s)?;
+        self.write(cache, guard, id, s.clone())?;
         Ok(s)
     }
 
@@ -569,10 +574,10 @@ impl Coordinator {
         cache: &mut Cache,
         guard: &AppendGuard<'_>,
         id: &str,
-        s: &TxnState,
+        s: TxnState,
     ) -> Result<i64> {
         encode_key(id, &mut cache.key);
-        encode_value(s, &mut cache.value);
+        encode_value(&s, &mut cache.value);
         let info = self.log.log().append_under_lock(
             guard,
             &[Record::keyed(&cache.key, &cache.value)],
@@ -584,9 +589,9 @@ impl Coordinator {
             cache.valid_to = info.last_offset + 1;
         }
         match cache.map.get_mut(id) {
-            Some(slot) => slot.clone_from(s),
+            Some(slot) => *slot = s,
             None => {
-                cache.map.insert(id.to_string(), s.clone());
+                cache.map.insert(id.to_string(), s);
             }
         }
         cache.unwritten.remove(id);
@@ -635,15 +640,13 @@ impl Coordinator {
     }
 }
 
-/// Records in the cache (only) that the transaction `s` of `id` completed, and that
-/// its holder goes on as `next` (producer id and epoch); returns `next`.
-fn defer_completion(
-    cache: &mut Cache,
-    id: &str,
-    mut s: TxnState,
-    commit: bool,
-    next: (i64, i16),
-) -> (i64, i16) {
+/// Records in the cache (only) that the transaction of `id` the cache holds (its
+/// decided state) completed, and that its holder goes on as `next` (producer id and
+/// epoch); returns `next`.
+fn defer_completion(cache: &mut Cache, id: &str, commit: bool, next: (i64, i16)) -> (i64, i16) {
+    let Some(s) = cache.map.get_mut(id) else {
+        return next;
+    };
     s.status = if commit {
         TxnStatus::CompleteCommit
     } else {
@@ -652,14 +655,15 @@ fn defer_completion(
     (s.producer_id, s.epoch) = next;
     s.partitions.clear();
     s.updated_ms = now_ms();
-    cache.unwritten.insert(id.to_string());
-    cache.map.insert(id.to_string(), s);
+    if !cache.unwritten.contains(id) {
+        cache.unwritten.insert(id.to_string());
+    }
     next
 }
 
 /// The state of `id` if `producer_id`/`epoch` holds it; `producer_fenced` if a newer
 /// epoch (or another producer id) took it over.
-fn current(cache: &Cache, id: &str, producer_id: i64, epoch: i16) -> Result<TxnState> {
+fn current<'c>(cache: &'c Cache, id: &str, producer_id: i64, epoch: i16) -> Result<&'c TxnState> {
     let Some(s) = cache.map.get(id) else {
         bail!(
             InvalidTxnState,
@@ -674,7 +678,7 @@ fn current(cache: &Cache, id: &str, producer_id: i64, epoch: i16) -> Result<TxnS
             s.epoch
         );
     }
-    Ok(s.clone())
+    Ok(s)
 }
 
 /// Key: version int16 = 0, transactional id (Kafka's `TransactionLogKey`).
