@@ -347,6 +347,12 @@ pub struct ProducerConfig {
     pub transactional_id: Option<String>,
     /// `transaction.timeout.ms` (default 60000): a transaction open longer is aborted.
     pub transaction_timeout_ms: u64,
+    /// `metadata.max.age.ms` (default 300000): how long the producer trusts what it
+    /// read of a topic (its partition count and size limits) before reading it again.
+    /// A record sent to a partition beyond the known count makes it read again at
+    /// once, so partitions added meanwhile are found; records without a partition
+    /// spread over the new ones once the metadata is read again, as in Kafka.
+    pub metadata_max_age_ms: u64,
 }
 
 impl Default for ProducerConfig {
@@ -361,13 +367,14 @@ impl Default for ProducerConfig {
             delivery_timeout_ms: 120_000,
             transactional_id: None,
             transaction_timeout_ms: 60_000,
+            metadata_max_age_ms: 300_000,
         }
     }
 }
 
 impl ProducerConfig {
     /// The keys [`set`](Self::set) accepts.
-    pub const KEYS: [&'static str; 10] = [
+    pub const KEYS: [&'static str; 11] = [
         "delivery",
         "enable.idempotence",
         "acks",
@@ -378,6 +385,7 @@ impl ProducerConfig {
         "delivery.timeout.ms",
         "transactional.id",
         "transaction.timeout.ms",
+        "metadata.max.age.ms",
     ];
 
     /// The settings a delivery preset stands for.
@@ -434,6 +442,7 @@ impl ProducerConfig {
             "retries" => self.retries = int(key, value)?,
             "retry.backoff.ms" => self.retry_backoff_ms = int(key, value)?,
             "delivery.timeout.ms" => self.delivery_timeout_ms = int(key, value)?,
+            "metadata.max.age.ms" => self.metadata_max_age_ms = int(key, value)?,
             "transactional.id" => {
                 if value.is_empty() {
                     bail!(InvalidConfig, "transactional.id must not be empty");

@@ -124,6 +124,16 @@ struct State {
     txn: Option<OpenTxn>,
     /// The liveness lock of a transactional producer's session.
     liveness: Option<std::fs::File>,
+    /// What was read of each topic sent to (see `metadata.max.age.ms`).
+    topics: FastMap<String, TopicInfo>,
+}
+
+/// What a producer read of a topic's metadata, and when.
+struct TopicInfo {
+    partitions: NonZeroU32,
+    /// The largest record the topic takes (`max.message.bytes`, `segment.bytes`).
+    max_record_bytes: usize,
+    read_at: Instant,
 }
 
 /// What a transactional producer knows of its open transaction.
@@ -176,6 +186,7 @@ impl Producer {
                 identity,
                 txn: None,
                 liveness: None,
+                topics: FastMap::default(),
             }),
             wake: Condvar::new(),
         });
@@ -218,7 +229,7 @@ impl Producer {
         let inner = &self.inner;
         let mut state = inner.lock_state()?;
         let topic = record.topic;
-        let partitions = inner.partition_count(topic)?;
+        let (partitions, limit) = inner.topic_info(&mut state, topic, record.partition)?;
         let partition = match (record.partition, record.record.key) {
             (Some(p), _) if p < partitions.get() => p,
             (Some(p), _) => bail!(
@@ -228,7 +239,6 @@ impl Producer {
             (None, Some(key)) => partition_for_key(key, partitions),
             (None, None) => state.sticky.partition(topic, partitions),
         };
-        let limit = inner.max_record_bytes(topic)?;
         let r = record.record;
         let owned = OwnedRecord::from_record(&r);
         let size = approximate_size(&owned);
@@ -608,20 +618,45 @@ impl Inner {
             .expect("inserted above"))
     }
 
-    fn partition_count(&self, topic: &str) -> Result<NonZeroU32> {
+    /// The partition count and record size limit of `topic`, read from its metadata
+    /// when first sent to, when older than `metadata.max.age.ms`, or when `partition`
+    /// is beyond the partitions known (added since?).
+    fn topic_info(
+        &self,
+        state: &mut State,
+        topic: &str,
+        partition: Option<u32>,
+    ) -> Result<(NonZeroU32, usize)> {
+        if let Some(t) = state.topics.get(topic) {
+            let fresh =
+                t.read_at.elapsed() < Duration::from_millis(self.config.metadata_max_age_ms);
+            if fresh && partition.map_or(true, |p| p < t.partitions.get()) {
+                return Ok((t.partitions, t.max_record_bytes));
+            }
+        }
         let meta = self.store.topic(topic)?;
-        NonZeroU32::new(meta.partitions).ok_or_else(|| {
+        let partitions = NonZeroU32::new(meta.partitions).ok_or_else(|| {
             Error::new(
                 ErrorKind::Corrupt,
                 format!("topic {topic:?} has no partitions"),
             )
-        })
-    }
-
-    fn max_record_bytes(&self, topic: &str) -> Result<usize> {
-        let c = self.store.topic(topic)?.config;
-        Ok(c.max_message_bytes
-            .min(c.segment_bytes.min(u64::from(u32::MAX)) as u32) as usize)
+        })?;
+        let c = meta.config;
+        let max_record_bytes =
+            c.max_message_bytes
+                .min(c.segment_bytes.min(u64::from(u32::MAX)) as u32) as usize;
+        let info = TopicInfo {
+            partitions,
+            max_record_bytes,
+            read_at: Instant::now(),
+        };
+        match state.topics.get_mut(topic) {
+            Some(slot) => *slot = info,
+            None => {
+                state.topics.insert(topic.to_string(), info);
+            }
+        }
+        Ok((partitions, max_record_bytes))
     }
 
     fn append_all_pending(&self, state: &mut State) {

@@ -233,3 +233,64 @@ fn an_idempotent_producer_goes_on_after_a_batch_refused_as_too_large() {
     p.flush().unwrap();
     assert_eq!(store.partition("small", 0).unwrap().end_offset(), 2);
 }
+
+#[test]
+fn partitions_added_after_the_first_send_are_found() {
+    let (_dir, store) = store(2);
+    let producer = Producer::new(&store, ProducerConfig::default()).unwrap();
+    producer
+        .send(ProducerRecord::new("t", b"before").partition(1))
+        .unwrap();
+    store.add_partitions("t", 4).unwrap();
+    // An explicit partition beyond what the producer read makes it read again.
+    producer
+        .send(ProducerRecord::new("t", b"after").partition(3))
+        .unwrap();
+    assert_eq!(store.partition("t", 3).unwrap().end_offset(), 1);
+    assert_eq!(
+        producer
+            .send(ProducerRecord::new("t", b"x").partition(4))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::UnknownPartition
+    );
+    producer.close().unwrap();
+}
+
+#[test]
+fn keyed_records_spread_over_added_partitions_once_the_metadata_is_read_again() {
+    let keys: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+    let spread = |max_age: &str| -> Vec<u32> {
+        let (_dir, store) = store(2);
+        let producer = Producer::new(&store, config(&[("metadata.max.age.ms", max_age)])).unwrap();
+        producer
+            .send(ProducerRecord::new("t", b"first").key(b"k"))
+            .unwrap();
+        store.add_partitions("t", 8).unwrap();
+        for k in &keys {
+            producer
+                .send(ProducerRecord::new("t", b"v").key(k.as_bytes()))
+                .unwrap();
+        }
+        producer.close().unwrap();
+        (0..8)
+            .map(|p| store.partition("t", p).unwrap().end_offset() as u32)
+            .collect()
+    };
+    // Trusted for five minutes: the keys still hash over the two partitions known.
+    let cached = spread("300000");
+    assert!(cached[2..].iter().all(|&n| n == 0), "{cached:?}");
+    // Read again at every send: the keys land where Kafka puts them over eight.
+    let fresh = spread("0");
+    let mut expected = vec![0u32; 8];
+    expected[partition_for_key(b"k", std::num::NonZeroU32::new(2).unwrap()) as usize] += 1;
+    for k in &keys {
+        expected
+            [partition_for_key(k.as_bytes(), std::num::NonZeroU32::new(8).unwrap()) as usize] += 1;
+    }
+    assert_eq!(fresh, expected);
+    assert!(
+        ProducerConfig::from_pairs([("metadata.max.age.ms", "-1")]).is_err(),
+        "validated"
+    );
+}

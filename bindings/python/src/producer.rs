@@ -5,9 +5,9 @@
 //! With `linger.ms = 0` (the default) the core appends every `send` at once, as
 //! its own batch. The binding does the same through `send_batch` with one record,
 //! choosing the partition with the core's own partitioners (Kafka's murmur2 of the
-//! key, else the sticky partitioner) and topic metadata it caches for a second:
-//! the core's `send` reads the topic's metadata file twice per record, which would
-//! cost more than the whole append. With `linger.ms > 0` records go through the
+//! key, else the sticky partitioner) and topic metadata it caches for a second
+//! (reading the topic's metadata file per record would cost more than the whole
+//! append). With `linger.ms > 0` records go through the
 //! core's `send` (its batching, linger thread and delivery reports).
 //!
 //! A delivery callback is called from `poll` or `flush`, never from another thread,
