@@ -465,6 +465,15 @@ oncelog_err_t oncelog_consumer_subscribe(struct oncelog_consumer_t *consumer,
                                          struct oncelog_error_t **err_out);
 
 /**
+ * Stops consuming: leaves the group (its other members take the partitions over)
+ * or drops the assignment. Messages polled but not yet handed out are given back
+ * first; every partition is then revoked, with a commit if the commit mode commits
+ * what was handed out. The consumer may subscribe or assign again afterwards.
+ */
+oncelog_err_t oncelog_consumer_unsubscribe(struct oncelog_consumer_t *consumer,
+                                           struct oncelog_error_t **err_out);
+
+/**
  * Consumes exactly the `count` partitions of `partitions`, outside any group
  * rebalancing; replaces an earlier assignment or subscription. `count` 0 assigns
  * nothing. Positions start at the group's committed offsets (with a `group.id`), else

@@ -215,6 +215,22 @@ impl Consumer {
         self.rebalance(true)
     }
 
+    /// Stops consuming: leaves the group (its other members rebalance) or drops the
+    /// partitions given to [`assign`](Self::assign). Every partition is revoked
+    /// first (the `on_revoke` callback, then a commit if the mode commits what was
+    /// handed out). The consumer may then subscribe or assign again.
+    pub fn unsubscribe(&mut self) -> Result<()> {
+        self.check_open()?;
+        let result = self.revoke_all();
+        // Dropping the membership releases its owner locks and leaves the group.
+        self.member = None;
+        self.assigned.clear();
+        self.next = 0;
+        self.on_assign = None;
+        self.on_revoke = None;
+        result
+    }
+
     /// Follows the group's generation: partitions that moved away are revoked
     /// (callback, commit as the mode says, owner lock released), new ones added.
     fn rebalance(&mut self, force: bool) -> Result<()> {

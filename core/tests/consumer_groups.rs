@@ -223,3 +223,33 @@ fn session_timeout_is_validated() {
         6000
     );
 }
+
+#[test]
+fn an_unsubscribed_member_hands_its_partitions_over_and_may_join_again() {
+    let (dir, store_a) = four_partitions_of_one_record();
+    let store_b = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut a = member(&store_a, Some(log.clone()));
+    let mut b = member(&store_b, None);
+    let t0 = Instant::now();
+    while !(owned(&mut a).len() == 2 && owned(&mut b).len() == 2) {
+        assert!(t0.elapsed() < Duration::from_secs(10), "never rebalanced");
+    }
+    log.lock().unwrap().clear();
+    a.unsubscribe().unwrap();
+    assert_eq!(*log.lock().unwrap(), ["revoke 2"], "revoked before leaving");
+    assert!(a.assignment().is_empty());
+    assert!(a.poll(Duration::from_millis(10)).unwrap().is_empty());
+    let t0 = Instant::now();
+    while owned(&mut b).len() < 4 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "b never took over");
+    }
+    // a is still usable: an assignment outside the group reads the partition.
+    a.assign(&[TopicPartition::new("t", 0)]).unwrap();
+    let records = a.poll(Duration::from_millis(200)).unwrap();
+    assert_eq!(records.len(), 1);
+    a.unsubscribe().unwrap();
+    assert!(a.assignment().is_empty());
+    a.close().unwrap();
+    assert_eq!(a.unsubscribe().unwrap_err().kind(), ErrorKind::Closed);
+}

@@ -228,6 +228,24 @@ pub extern "C" fn oncelog_consumer_subscribe(
     })
 }
 
+/// Stops consuming: leaves the group (its other members take the partitions over)
+/// or drops the assignment. Messages polled but not yet handed out are given back
+/// first; every partition is then revoked, with a commit if the commit mode commits
+/// what was handed out. The consumer may subscribe or assign again afterwards.
+#[no_mangle]
+pub extern "C" fn oncelog_consumer_unsubscribe(
+    consumer: *mut oncelog_consumer_t,
+    err_out: *mut *mut oncelog_error_t,
+) -> oncelog_err_t {
+    call(err_out, || {
+        let c = consumer_arg(consumer)?;
+        let mut state = c.state(false)?;
+        state.give_back()?;
+        state.consumer.unsubscribe()?;
+        Ok(())
+    })
+}
+
 /// Consumes exactly the `count` partitions of `partitions`, outside any group
 /// rebalancing; replaces an earlier assignment or subscription. `count` 0 assigns
 /// nothing. Positions start at the group's committed offsets (with a `group.id`), else

@@ -563,6 +563,29 @@ def test_subscribe_with_rebalance_callbacks(store):
     c.close()
 
 
+def test_unsubscribe_hands_the_partitions_to_the_other_member(store):
+    fill(store, partitions=2)
+    events = []
+    a = oncelog.Consumer(store, {"group.id": "g", "auto.offset.reset": "earliest"})
+    a.subscribe(["t"], on_revoke=lambda cons, parts: events.append(sorted(p.partition for p in parts)))
+    assert a.poll(1.0) is not None  # one handed out; the rest stay buffered
+    b = oncelog.Consumer(store, {"group.id": "g", "auto.offset.reset": "earliest"})
+    b.subscribe(["t"])
+    a.unsubscribe()
+    assert events == [[0, 1]]
+    assert a.assignment() == [] and a.poll(0.05) is None
+    # b reads everything a did not hand out: 20 records less the one a had.
+    got = read_all(b, 0.5)
+    assert len(got) == 19 and {m.partition for m in got} == {0, 1}
+    # a may join again, or take an assignment.
+    a.assign([TopicPartition("t", 0)])
+    assert a.poll(1.0) is not None
+    b.close()
+    a.close()
+    with pytest.raises(oncelog.Closed):
+        a.unsubscribe()
+
+
 def test_an_exception_in_a_rebalance_callback_propagates(store):
     fill(store, partitions=1)
     c = oncelog.Consumer(store, {"group.id": "g"})

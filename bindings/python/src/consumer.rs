@@ -356,6 +356,21 @@ impl Consumer {
         })
     }
 
+    /// Stops consuming: leaves the group (its other members take the partitions
+    /// over) or drops the assignment. Messages polled but not handed out are given
+    /// back first; every partition is then revoked (`on_revoke`, then a commit if
+    /// the commit mode commits what was handed out). The consumer may subscribe or
+    /// assign again afterwards.
+    fn unsubscribe(slf: &Bound<'_, Consumer>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let mut state = this.open_state(py)?;
+        this.rebalancing(py, &mut state, |st| {
+            st.give_back()?;
+            st.core().unsubscribe()
+        })
+    }
+
     /// The partitions assigned to this consumer (by `assign`, or by the group).
     fn assignment(&self, py: Python<'_>) -> PyResult<Vec<TopicPartition>> {
         let mut state = self.open_state(py)?;

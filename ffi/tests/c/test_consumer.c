@@ -407,6 +407,22 @@ void test_subscribe_shares_partitions_between_members(void) {
     }
     CHECK(total == 20);
     CHECK(from_a == 10 && from_b == 10); /* one partition each */
+
+    /* a leaves the group: b takes both partitions and reads a's next record. */
+    FAILS(ONCELOG_ERR_INVALID_ARGUMENT, "consumer", oncelog_consumer_unsubscribe(NULL, &err));
+    OK(oncelog_consumer_unsubscribe(a, &err));
+    OK(oncelog_producer_new(store, NULL, &p, &err));
+    CHECK(produce_str(p, "t", 0, NULL, "20") >= 0);
+    CHECK(produce_str(p, "t", 1, NULL, "21") >= 0);
+    oncelog_producer_destroy(p);
+    CHECK(poll_offset(a, 10) == -1);
+    int after = 0;
+    for (int round = 0; round < 200 && after < 2; round++) {
+        if (poll_offset(b, 10) == 10) {
+            after++;
+        }
+    }
+    CHECK(after == 2);
     oncelog_consumer_destroy(a);
     oncelog_consumer_destroy(b);
     oncelog_store_destroy(store);
