@@ -684,9 +684,19 @@ impl Consumer {
             let Some(reader) = a.reader.as_mut() else {
                 continue;
             };
+            let mut deleted = false;
             while out.len() < max {
-                let Some(batch) = reader.next_batch()? else {
-                    break;
+                let batch = match reader.next_batch() {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => break,
+                    // Retention deleted the segment under the reader: the next poll
+                    // applies auto.offset.reset (or fails, with `none`); the records
+                    // already taken from other partitions are handed out.
+                    Err(e) if e.kind() == ErrorKind::OffsetOutOfRange => {
+                        deleted = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
                 };
                 if batch.header().is_control() {
                     continue;
@@ -716,7 +726,9 @@ impl Consumer {
                 .rev()
                 .find(|r| r.topic == a.tp.topic && r.partition == a.tp.partition);
             let position = handed_out.map_or(reader.position(), |r| r.offset + 1);
-            if position != reader.position() {
+            if deleted {
+                a.reader = None;
+            } else if position != reader.position() {
                 reader.seek(position)?;
             }
             a.position = Some(position);

@@ -481,13 +481,46 @@ fn params<'a>(
 fn create_partition(root: &Path, meta: &TopicMeta, p: u32, options: &StoreOptions) -> Result<()> {
     let dir = TopicMeta::partition_dir(root, &meta.name, p);
     if dir.exists() {
-        // Left by a creation that died before its metadata file was written.
+        // Left by a creation that died before its metadata file was written: it
+        // holds no record. One that does lost its topic's metadata file from outside.
+        if holds_records(&dir)? {
+            bail!(
+                Corrupt,
+                "partition directory {} holds records, but topic {:?} has no metadata file \
+                 (topics/{}.properties deleted from outside?): restore it, or remove the \
+                 directory to drop the records",
+                dir.display(),
+                meta.name,
+                meta.name
+            );
+        }
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io("remove stale", &dir, e))?;
     }
     std::fs::create_dir(&dir).map_err(|e| Error::io("create", &dir, e))?;
     recover_into_fresh_ctl(&dir, &meta.config, options)?;
     // The first segment's files must survive a power cut with the topic.
     ofs::sync_dir(&dir)
+}
+
+/// Whether a partition directory holds a record: more than its first, empty
+/// segment (whose `.log` may be reserved on disk, but is zeros from its start).
+fn holds_records(dir: &Path) -> Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let bases = segment::list_bases(dir, segment::LOG_EXT)?;
+    match bases[..] {
+        [] => Ok(false),
+        [0] => {
+            let path = segment::file_path(dir, 0, segment::LOG_EXT);
+            let file = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+            // A batch starts with its base offset and a non-zero length.
+            let mut head = [0u8; 12];
+            let n = file
+                .read_at(&mut head, 0)
+                .map_err(|e| Error::io("read", &path, e))?;
+            Ok(head[..n].iter().any(|b| *b != 0))
+        }
+        _ => Ok(true),
+    }
 }
 
 /// Rebuilds `partition.ctl` of `dir` from the log.

@@ -287,6 +287,7 @@ pub fn recover(p: &RecoveryParams<'_>, block: &ControlBlock) -> Result<RecoveryR
                     ));
                 }
             }
+            lost_below_recovery_point(dir, base, rebuilt.pos.next_offset, recovery_point)?;
             // Cut everything past the last good batch (stale bytes must never line up
             // with a future batch boundary), then reserve ahead again.
             let end_pos = rebuilt.pos.position;
@@ -320,6 +321,7 @@ pub fn recover(p: &RecoveryParams<'_>, block: &ControlBlock) -> Result<RecoveryR
             WalkEnd::Complete => None,
         };
         if let Some(reason) = broken {
+            lost_below_recovery_point(dir, base, next_offset, recovery_point)?;
             // Everything after the first bad batch goes: this segment becomes the
             // active one, later segments are deleted.
             report.truncated = Some(format!(
@@ -336,6 +338,28 @@ pub fn recover(p: &RecoveryParams<'_>, block: &ControlBlock) -> Result<RecoveryR
         }
         i += 1;
     }
+}
+
+/// Fails when the log, walked from `base`, ends at `end` below the recovery point:
+/// every batch below that point was on stable storage, so no crash can have lost it.
+/// A file was deleted, truncated or overwritten by something other than oncelog;
+/// recovery must not cut acknowledged records to match.
+fn lost_below_recovery_point(dir: &Path, base: i64, end: i64, recovery_point: i64) -> Result<()> {
+    if end >= recovery_point {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Corrupt,
+        format!(
+            "{}: the log ends at offset {end} in {}, below its recovery point {recovery_point}: \
+             offsets {end}..{recovery_point} were on stable storage and are missing (a segment \
+             file deleted, truncated or overwritten from outside?); nothing was cut. Restore \
+             the file, or remove {} to accept the loss",
+            dir.display(),
+            segment::file_path(dir, base, LOG_EXT).display(),
+            checkpoint::path(dir).display()
+        ),
+    ))
 }
 
 /// Rebuilds the indexes of a sealed segment by walking it; trims its files.
