@@ -198,17 +198,29 @@ fn sealed_indexes_ok(seg: &MappedSegment, log_len: u64, next_base: i64) -> bool 
     if seg.time_index.capacity() == 0 && log_len > 0 {
         return false;
     }
-    let Some(last) = seg
+    let last = seg
         .index
         .capacity()
         .checked_sub(1)
-        .and_then(|i| seg.index.offset_entry(i))
-    else {
-        return true;
-    };
-    // SAFETY: the exclusive opener reads a sealed segment.
-    let head = unsafe { seg.bytes(last.position as usize, crate::record::BATCH_HEADER_LEN) };
-    matches!(head.map(BatchHeader::parse), Some(Ok(h)) if h.last_offset() == last.offset)
+        .and_then(|i| seg.index.offset_entry(i));
+    // From the last indexed batch (at most an index interval before the end), the
+    // batch headers must lead exactly to the end of the file and to the next
+    // segment's base: a segment truncated or cut from outside fails here.
+    let mut pos = last.map_or(0, |e| u64::from(e.position));
+    let mut next = seg.base;
+    while pos < log_len {
+        // SAFETY: the exclusive opener reads a sealed segment, below its file length.
+        let head = unsafe { seg.bytes(pos as usize, crate::record::BATCH_HEADER_LEN) };
+        let Some(Ok(h)) = head.map(BatchHeader::parse) else {
+            return false;
+        };
+        if last.is_some_and(|e| u64::from(e.position) == pos && h.last_offset() != e.offset) {
+            return false;
+        }
+        pos += h.total_len() as u64;
+        next = h.next_offset();
+    }
+    pos == log_len && next == next_base
 }
 
 /// First-opener recovery of one partition into a freshly created control block.
@@ -408,6 +420,9 @@ fn reindex_sealed(
         &segment::file_path(dir, base, TIME_INDEX_EXT),
         rebuilt.time_entries as u64 * 12,
     )?;
+    if walked < log_len || !matches!(end, WalkEnd::Complete) {
+        lost_below_recovery_point(dir, base, rebuilt.pos.next_offset, verify_from)?;
+    }
     segment::truncate(&segment::file_path(dir, base, LOG_EXT), walked)?;
     write_txn_index(dir, base, &rebuilt.aborted, false)?;
     Ok((walked, rebuilt.pos.next_offset, end))
