@@ -9,7 +9,7 @@
 //! | `reset-consume` | `ready`, `rec <offset> <writer> <seq> <digest>` per record, `err <kind>` for a failed poll (with `--reset none`, followed by `seek <offset>` to the log start), `done` once the position reaches `--until` |
 //! | `committed-poll` | `ready`, `got <offset> <value>` per record read read_committed, `done` once the position reaches `--until` |
 //! | `group-poll` | `ready` after the first poll of a member of group `--group` subscribed to `--topic`; polls until killed |
-//! | `fd-hungry` | under `--nofile-limit`: `topic <created or err ...>`, `assign <ok or err ...>`, `ack <offset>` per append, `roll-err <kind> <message>` once the descriptor table is full, `ack-after <offset>` once descriptors are free again, `done` |
+//! | `fd-hungry` | under `--nofile-limit`: `topic <created or err ...>`, `assign <ok or err ...>`, `ack <offset>` per append, `roll-err <kind> <message>` once the descriptor table is full, `ack-after <offset>` per append after closing and opening the store again, `done` |
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -186,8 +186,8 @@ fn group_poll(args: &Args) -> RoleResult {
 /// `fd-hungry --nofile-limit L --partitions P`: with few descriptors, creates topic
 /// `many` of `P` partitions and assigns a consumer to all of them (either may fail:
 /// too many open files), then appends to partition 0 of `--topic` (4 KiB segments)
-/// until a roll fails because every descriptor is taken, frees them, and appends
-/// again.
+/// until a roll fails because every descriptor is taken, then closes the store,
+/// opens it again and appends again.
 fn fd_hungry(args: &Args) -> RoleResult {
     let part = open(args)?;
     let store = part.store().clone();
@@ -228,7 +228,12 @@ fn fd_hungry(args: &Args) -> RoleResult {
             return Err("no append failed with every descriptor taken".to_string().into());
         }
     }
+    // The store keeps every partition it opened (two descriptors each) until it
+    // closes: close it, and open it again.
     drop(hog);
+    drop(part);
+    store.close()?;
+    let part = open(args)?;
     for _ in 0..20 {
         let info = part.append(&[Record::value(&value)])?;
         say(&format!("ack-after {}", info.base_offset));
