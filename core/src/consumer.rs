@@ -648,17 +648,27 @@ impl Consumer {
             Some(Ok(r)) => r,
             Some(Err(e)) if e.kind() != ErrorKind::OffsetOutOfRange => return Err(e),
             _ => {
-                let start = match self.config.auto_offset_reset {
-                    OffsetReset::Earliest => a.partition.start_offset(),
-                    OffsetReset::Latest => a.partition.end_offset(),
-                    OffsetReset::None => bail!(
-                        OffsetOutOfRange,
-                        "no valid offset for {}-{} and auto.offset.reset is none",
-                        a.tp.topic,
-                        a.tp.partition
-                    ),
-                };
-                open(start)?
+                // Retention may move the log start between reading it and opening
+                // there: read it again.
+                let mut tries = 0;
+                loop {
+                    let start = match self.config.auto_offset_reset {
+                        OffsetReset::Earliest => a.partition.start_offset(),
+                        OffsetReset::Latest => a.partition.end_offset(),
+                        OffsetReset::None => bail!(
+                            OffsetOutOfRange,
+                            "no valid offset for {}-{} and auto.offset.reset is none",
+                            a.tp.topic,
+                            a.tp.partition
+                        ),
+                    };
+                    match open(start) {
+                        Err(e) if e.kind() == ErrorKind::OffsetOutOfRange && tries < 100 => {
+                            tries += 1
+                        }
+                        other => break other?,
+                    }
+                }
             }
         };
         a.position = Some(reader.position());
@@ -726,10 +736,14 @@ impl Consumer {
                 .rev()
                 .find(|r| r.topic == a.tp.topic && r.partition == a.tp.partition);
             let position = handed_out.map_or(reader.position(), |r| r.offset + 1);
+            if position != reader.position() && !deleted {
+                match reader.seek(position) {
+                    Err(e) if e.kind() == ErrorKind::OffsetOutOfRange => deleted = true,
+                    other => other?,
+                }
+            }
             if deleted {
                 a.reader = None;
-            } else if position != reader.position() {
-                reader.seek(position)?;
             }
             a.position = Some(position);
         }

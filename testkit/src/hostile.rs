@@ -114,9 +114,18 @@ fn reset_consume(args: &Args) -> RoleResult {
             Ok(records) => records,
             Err(e) if reset == "none" && e.kind() == ErrorKind::OffsetOutOfRange => {
                 say(&format!("err {}", e.kind()));
-                let start = part.start_offset();
-                consumer.seek(&tp, start)?;
-                say(&format!("seek {start}"));
+                // The start moves on while retention runs: seek again.
+                loop {
+                    let start = part.start_offset();
+                    match consumer.seek(&tp, start) {
+                        Ok(()) => {
+                            say(&format!("seek {start}"));
+                            break;
+                        }
+                        Err(e) if e.kind() == ErrorKind::OffsetOutOfRange => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 continue;
             }
             Err(e) => return Err(e.into()),
