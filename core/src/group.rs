@@ -24,11 +24,11 @@
 //! and its offset commits refused.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::consumer::TopicPartition;

@@ -531,9 +531,7 @@ impl Coordinator {
 
     fn abandoned(&self, s: &TxnState) -> bool {
         match s.status {
-            TxnStatus::Ongoing => {
-                !self.holder_alive(s.owner) || self.timed_out(s)
-            }
+            TxnStatus::Ongoing => !self.holder_alive(s.owner) || self.timed_out(s),
             TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => !self.holder_alive(s.owner),
             _ => false,
         }

@@ -77,7 +77,9 @@ fn a_store_of_another_format_version_is_refused_by_name() {
     let meta = tmp.path().join("oncelog.meta");
     let text = std::fs::read_to_string(&meta).unwrap();
     std::fs::write(&meta, text.replace("format_version=1", "format_version=0")).unwrap();
-    let e = Store::open(tmp.path(), StoreOptions::default()).err().unwrap();
+    let e = Store::open(tmp.path(), StoreOptions::default())
+        .err()
+        .unwrap();
     assert_eq!(e.kind(), ErrorKind::IncompatibleFormat, "{e}");
     assert!(e.message().contains("oncelog.meta"), "{e}");
 }

@@ -14,10 +14,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use oncelog::{
-    Consumer, ConsumerConfig, ErrorKind, Record, TopicConfig,
-    TopicPartition,
-};
+use oncelog::{Consumer, ConsumerConfig, ErrorKind, Record, TopicConfig, TopicPartition};
 
 use crate::args::Args;
 use crate::payload::{self, Kind};
@@ -234,7 +231,9 @@ fn fd_hungry(args: &Args) -> RoleResult {
             }
         }
         if Instant::now() > deadline {
-            return Err("no append failed with every descriptor taken".to_string().into());
+            return Err("no append failed with every descriptor taken"
+                .to_string()
+                .into());
         }
     }
     // The store keeps every partition it opened (two descriptors each) until it

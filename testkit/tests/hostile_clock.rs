@@ -78,7 +78,11 @@ fn a_jump_forward_does_not_abort_a_live_transaction() {
     let committed = holder.expect_eventually("", LONG);
     assert_eq!(committed, "committed", "{}", holder.stderr());
     let (status, lines) = observer.finish(LONG);
-    assert!(status.success(), "{status}: {lines:?}; {}", observer.stderr());
+    assert!(
+        status.success(),
+        "{status}: {lines:?}; {}",
+        observer.stderr()
+    );
     let got: Vec<&String> = lines.iter().filter(|l| l.starts_with("got ")).collect();
     assert_eq!(got, ["got 0 held 0", "got 1 held 1", "got 2 held 2"]);
 }
@@ -152,7 +156,10 @@ fn a_jump_forward_does_not_expel_a_live_group_member() {
     // the other's heartbeat for two hours old would expel it every few ms.
     let t0 = Instant::now();
     while generation().1 != 2 {
-        assert!(t0.elapsed() < LONG, "the members never formed one generation");
+        assert!(
+            t0.elapsed() < LONG,
+            "the members never formed one generation"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let settled = generation();

@@ -21,8 +21,8 @@ const LONG: Duration = Duration::from_secs(30);
 /// at the end.
 fn build(dir: &Path) {
     let store = Store::open(dir, StoreOptions::default()).unwrap();
-    let config = TopicConfig::from_pairs([("segment.bytes", "4096"), ("retention.ms", "-1")])
-        .unwrap();
+    let config =
+        TopicConfig::from_pairs([("segment.bytes", "4096"), ("retention.ms", "-1")]).unwrap();
     store.create_topic("t", 2, config).unwrap();
     for p in 0..2 {
         let part = store.partition("t", p).unwrap();
@@ -116,14 +116,21 @@ fn a_deleted_partition_directory_is_an_error_naming_it() {
     assert_eq!(e.kind(), ErrorKind::Io, "{e}");
     assert!(e.message().contains("t-1/partition.ctl"), "{e}");
     assert_eq!(read_from(&store, 0, 0).unwrap(), RECORDS);
-    store.partition("t", 0).unwrap().append(&[Record::value(b"more")]).unwrap();
+    store
+        .partition("t", 0)
+        .unwrap()
+        .append(&[Record::value(b"more")])
+        .unwrap();
     drop(store);
     release(held, &go);
 
     // At the next first open: the store refuses to open without it.
     let e = err_of(Store::open(dir, StoreOptions::default()));
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
-    assert!(e.message().contains("t-1") && e.message().contains("missing"), "{e}");
+    assert!(
+        e.message().contains("t-1") && e.message().contains("missing"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -149,7 +156,11 @@ fn a_deleted_control_block_or_checkpoint_is_rebuilt_at_the_next_open() {
         release(held, &go);
         let store = Store::open(dir, StoreOptions::default()).unwrap();
         assert_eq!(read_from(&store, 0, 0).unwrap(), RECORDS, "{file}");
-        store.partition("t", 0).unwrap().append(&[Record::value(b"more")]).unwrap();
+        store
+            .partition("t", 0)
+            .unwrap()
+            .append(&[Record::value(b"more")])
+            .unwrap();
     }
 }
 
@@ -179,7 +190,13 @@ fn a_deleted_active_segment_is_refused_at_the_next_open_and_nothing_is_cut() {
     // Removing the checkpoint, as the message says, accepts the loss.
     std::fs::remove_file(partition_dir(dir, 0).join("recovery.checkpoint")).unwrap();
     let store = Store::open(dir, StoreOptions::default()).unwrap();
-    let base: i64 = active.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let base: i64 = active
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(read_from(&store, 0, 0).unwrap(), base);
 }
 
@@ -206,7 +223,11 @@ fn a_deleted_sealed_segment_is_a_gap_that_reads_report_and_the_next_open_refuses
     };
     let store = Store::open(dir, StoreOptions::default()).unwrap();
     check(&store, RECORDS);
-    store.partition("t", 0).unwrap().append(&[Record::value(b"more")]).unwrap();
+    store
+        .partition("t", 0)
+        .unwrap()
+        .append(&[Record::value(b"more")])
+        .unwrap();
     drop(store);
     release(held, &go);
     // The first opener finds the gap below the recovery point and cuts nothing.
@@ -265,15 +286,21 @@ fn a_segment_truncated_under_a_reader_kills_it_with_sigbus() {
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
 }
 
-/// Writes `version` into the layout version of a control block (a u32 after the
-/// 8-byte magic, `docs/FORMAT.md`).
+/// Moves the layout version of a control block by `delta` (a u32 after the 8-byte
+/// magic, `docs/FORMAT.md`; shared memory, in the host's byte order).
+#[allow(clippy::host_endian_bytes)]
 fn forge_layout_version(ctl: &Path, delta: i64) {
     use std::os::unix::fs::FileExt;
-    let f = std::fs::OpenOptions::new().read(true).write(true).open(ctl).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(ctl)
+        .unwrap();
     let mut v = [0u8; 4];
     f.read_exact_at(&mut v, 8).unwrap();
     let old = i64::from(u32::from_ne_bytes(v));
-    f.write_all_at(&((old + delta) as u32).to_ne_bytes(), 8).unwrap();
+    f.write_all_at(&((old + delta) as u32).to_ne_bytes(), 8)
+        .unwrap();
 }
 
 #[test]
@@ -327,7 +354,11 @@ fn a_file_replaced_by_a_directory_or_a_symlink() {
     std::os::unix::fs::symlink(&elsewhere, &active).unwrap();
     let store = Store::open(dir, StoreOptions::default()).unwrap();
     assert_eq!(read_from(&store, 0, 0).unwrap(), RECORDS);
-    store.partition("t", 0).unwrap().append(&[Record::value(b"more")]).unwrap();
+    store
+        .partition("t", 0)
+        .unwrap()
+        .append(&[Record::value(b"more")])
+        .unwrap();
     drop(store);
     let _ = std::fs::remove_file(&elsewhere);
 }
@@ -374,7 +405,10 @@ fn lost_topic_metadata_never_lets_create_topic_delete_records() {
     let store = Store::open(dir, StoreOptions::default()).unwrap();
     let e = err_of(store.create_topic("t", 2, TopicConfig::default()));
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
-    assert!(e.message().contains("t-0") && e.message().contains("holds records"), "{e}");
+    assert!(
+        e.message().contains("t-0") && e.message().contains("holds records"),
+        "{e}"
+    );
     assert_eq!(logs(dir, 0).len(), sizes(dir, 0).len());
     assert!(logs(dir, 0).len() > 5, "records deleted");
 }

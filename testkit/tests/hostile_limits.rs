@@ -60,7 +60,10 @@ fn too_few_descriptors_fail_clearly_and_lose_nothing() {
             rest.parse().ok()
         })
         .collect();
-    assert!(lines.iter().any(|l| l.starts_with("ack-after ")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("ack-after ")),
+        "{lines:?}"
+    );
     let store = Store::open(dir, StoreOptions::default()).unwrap();
     let part = store.partition("t", 0).unwrap();
     let mut reader = part.reader(0).unwrap().verify_crc(true);
@@ -77,7 +80,9 @@ fn too_few_descriptors_fail_clearly_and_lose_nothing() {
     // every partition opens and takes records.
     let many = match store.topic("many") {
         Ok(meta) => meta,
-        Err(_) => store.create_topic("many", 64, TopicConfig::default()).unwrap(),
+        Err(_) => store
+            .create_topic("many", 64, TopicConfig::default())
+            .unwrap(),
     };
     assert_eq!(many.partitions, 64);
     for p in 0..64 {
