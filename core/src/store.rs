@@ -292,7 +292,13 @@ impl Store {
                         format!("{} is not a producer id counter", path.display()),
                     )
                 })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            // A new store, or the counter was deleted: go on past every id the
+            // partitions know, or a new producer would take an old one's id and its
+            // first batches would pass for that producer's retries (acknowledged,
+            // never appended).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                highest_producer_id(&self.inner.root)?
+            }
             Err(e) => return Err(Error::io("read", &path, e)),
         };
         let id = last + 1;
@@ -500,6 +506,24 @@ fn create_partition(root: &Path, meta: &TopicMeta, p: u32, options: &StoreOption
     recover_into_fresh_ctl(&dir, &meta.config, options)?;
     // The first segment's files must survive a power cut with the topic.
     ofs::sync_dir(&dir)
+}
+
+/// The highest producer id in the producer table of any partition (0 if none).
+/// Caller holds the opener lock; the store is open, so every control block was
+/// rebuilt by its first opener.
+fn highest_producer_id(root: &Path) -> Result<i64> {
+    let mut highest = 0;
+    for name in list_topic_names(root)? {
+        let meta = TopicMeta::load(root, &name)?;
+        for p in 0..meta.partitions {
+            let dir = TopicMeta::partition_dir(root, &name, p);
+            let ctl = ControlFile::attach(&dir.join(CTL_FILE))?;
+            for entry in ctl.block().producers.entries() {
+                highest = highest.max(entry.producer_id);
+            }
+        }
+    }
+    Ok(highest)
 }
 
 /// Whether a partition directory holds a record: more than its first, empty
