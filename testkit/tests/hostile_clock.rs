@@ -45,8 +45,8 @@ fn a_jump_forward_does_not_abort_a_live_transaction() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let store = store(dir, 1);
-    let go = dir.with_extension("go");
-    let skew = dir.with_extension("skew");
+    let go = dir.join("go");
+    let skew = dir.join("skew");
     std::fs::write(&skew, "0").unwrap();
 
     let mut cmd = role("txn-hold", dir, "t");
@@ -92,7 +92,7 @@ fn a_jump_backward_does_not_keep_a_hung_transaction_open() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let store = store(dir, 1);
-    let skew = dir.with_extension("skew");
+    let skew = dir.join("skew");
     std::fs::write(&skew, (-TWO_HOURS_MS).to_string()).unwrap();
 
     // Alive but never committing: only its transaction timeout ends it.
@@ -132,7 +132,7 @@ fn a_jump_forward_does_not_expel_a_live_group_member() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let store = store(dir, 2);
-    let skew = dir.with_extension("skew");
+    let skew = dir.join("skew");
     std::fs::write(&skew, TWO_HOURS_MS.to_string()).unwrap();
     let member = |name: &str, jumped: bool| {
         let mut cmd = role("group-poll", dir, "t");

@@ -82,7 +82,7 @@ fn sizes(dir: &Path, p: u32) -> Vec<(PathBuf, u64)> {
 /// A process holding the store open (so that the test's opens attach to it), that
 /// closes it cleanly once the returned file is created.
 fn holder(dir: &Path) -> (Proc, PathBuf) {
-    let go = dir.with_extension("go");
+    let go = dir.join("go");
     let mut cmd = role("hold", dir, "t");
     with(&mut cmd, &[("go-file", go.display().to_string())]);
     let mut p = Proc::spawn("holder", cmd);
@@ -268,7 +268,7 @@ fn a_segment_truncated_under_a_reader_kills_it_with_sigbus() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     build(dir);
-    let go = dir.with_extension("go");
+    let go = dir.join("go");
     let mut cmd = role("read-mapped", dir, "t");
     with(&mut cmd, &[("go-file", go.display().to_string())]);
     let mut reader = Proc::spawn("reader", cmd);
@@ -338,7 +338,7 @@ fn a_file_replaced_by_a_directory_or_a_symlink() {
     // A directory where a file belongs: an error naming it, and nothing else changes.
     for file in ["t-0/partition.ctl", "oncelog.meta"] {
         let path = dir.join(file);
-        let saved = dir.with_extension("saved");
+        let saved = dir.join("saved");
         std::fs::rename(&path, &saved).unwrap();
         std::fs::create_dir(&path).unwrap();
         let e = err_of(Store::open(dir, StoreOptions::default()));
@@ -349,7 +349,7 @@ fn a_file_replaced_by_a_directory_or_a_symlink() {
     }
     // A segment moved elsewhere and symlinked back: followed.
     let active = logs(dir, 0).pop().unwrap();
-    let elsewhere = dir.with_extension("moved.log");
+    let elsewhere = dir.join("moved-segment");
     std::fs::rename(&active, &elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &active).unwrap();
     let store = Store::open(dir, StoreOptions::default()).unwrap();
