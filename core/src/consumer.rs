@@ -664,17 +664,27 @@ impl Consumer {
             Some(Ok(r)) => r,
             Some(Err(e)) if e.kind() != ErrorKind::OffsetOutOfRange => return Err(e),
             _ => {
-                let start = match self.config.auto_offset_reset {
-                    OffsetReset::Earliest => a.partition.start_offset(),
-                    OffsetReset::Latest => a.partition.end_offset(),
-                    OffsetReset::None => bail!(
-                        OffsetOutOfRange,
-                        "no valid offset for {}-{} and auto.offset.reset is none",
-                        a.tp.topic,
-                        a.tp.partition
-                    ),
-                };
-                open(start)?
+                // Retention may move the log start between reading it and opening
+                // there: read it again.
+                let mut tries = 0;
+                loop {
+                    let start = match self.config.auto_offset_reset {
+                        OffsetReset::Earliest => a.partition.start_offset(),
+                        OffsetReset::Latest => a.partition.end_offset(),
+                        OffsetReset::None => bail!(
+                            OffsetOutOfRange,
+                            "no valid offset for {}-{} and auto.offset.reset is none",
+                            a.tp.topic,
+                            a.tp.partition
+                        ),
+                    };
+                    match open(start) {
+                        Err(e) if e.kind() == ErrorKind::OffsetOutOfRange && tries < 100 => {
+                            tries += 1
+                        }
+                        other => break other?,
+                    }
+                }
             }
         };
         a.position = Some(reader.position());
@@ -700,9 +710,19 @@ impl Consumer {
             let Some(reader) = a.reader.as_mut() else {
                 continue;
             };
+            let mut deleted = false;
             while out.len() < max {
-                let Some(batch) = reader.next_batch()? else {
-                    break;
+                let batch = match reader.next_batch() {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => break,
+                    // Retention deleted the segment under the reader: the next poll
+                    // applies auto.offset.reset (or fails, with `none`); the records
+                    // already taken from other partitions are handed out.
+                    Err(e) if e.kind() == ErrorKind::OffsetOutOfRange => {
+                        deleted = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
                 };
                 if batch.header().is_control() {
                     continue;
@@ -732,8 +752,14 @@ impl Consumer {
                 .rev()
                 .find(|r| r.topic == a.tp.topic && r.partition == a.tp.partition);
             let position = handed_out.map_or(reader.position(), |r| r.offset + 1);
-            if position != reader.position() {
-                reader.seek(position)?;
+            if position != reader.position() && !deleted {
+                match reader.seek(position) {
+                    Err(e) if e.kind() == ErrorKind::OffsetOutOfRange => deleted = true,
+                    other => other?,
+                }
+            }
+            if deleted {
+                a.reader = None;
             }
             a.position = Some(position);
         }

@@ -23,11 +23,12 @@
 //! whose session expired. A member that comes back finds its owner files replaced
 //! and its offset commits refused.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::consumer::TopicPartition;
@@ -51,6 +52,8 @@ pub struct Member {
     token: i64,
     topics: Vec<String>,
     liveness: File,
+    /// Each other member's last heartbeat seen, and since when (see `status_of`).
+    heartbeats: Mutex<HashMap<i64, (SystemTime, Instant)>>,
     generation: Generation,
     owned: BTreeMap<TopicPartition, File>,
     last_sync: Option<Instant>,
@@ -86,6 +89,7 @@ impl Member {
             token,
             topics: topics.to_vec(),
             liveness: file,
+            heartbeats: Mutex::new(HashMap::new()),
             generation: Generation::default(),
             owned: BTreeMap::new(),
             last_sync: None,
@@ -251,8 +255,27 @@ impl Member {
     /// Whether member `token` is live: this one, or one whose process holds its
     /// member file and whose heartbeat is within its session timeout.
     fn is_live(&self, token: i64) -> bool {
-        token == self.token
-            || member_status(&self.dir.join(format!("member-{token:016x}"))) == MemberStatus::Live
+        token == self.token || self.status_of(token, &self.member_path(token)) == MemberStatus::Live
+    }
+
+    fn member_path(&self, token: i64) -> PathBuf {
+        self.dir.join(format!("member-{token:016x}"))
+    }
+
+    /// The status of member `token` as this member judges it. A heartbeat's age is
+    /// how long this member has seen it unchanged, on the monotonic clock, not the
+    /// wall clock's distance from it: a jump of the wall clock neither expels a live
+    /// member nor keeps a hung one in. (A member that joins later counts from when
+    /// it first looks.)
+    fn status_of(&self, token: i64, path: &Path) -> MemberStatus {
+        member_status(path, |mtime| {
+            let mut seen = self.heartbeats.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = seen.entry(token).or_insert((mtime, Instant::now()));
+            if entry.0 != mtime {
+                *entry = (mtime, Instant::now());
+            }
+            entry.1.elapsed()
+        })
     }
 
     fn lock(&self) -> Result<File> {
@@ -266,6 +289,7 @@ impl Member {
     /// members are removed, members whose session expired are left out.
     fn live_members(&self) -> Result<BTreeMap<i64, Vec<String>>> {
         let mut live = BTreeMap::new();
+        let mut listed = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(|e| Error::io("list", &self.dir, e))? {
             let entry = entry.map_err(|e| Error::io("list", &self.dir, e))?;
             let name = entry.file_name();
@@ -277,8 +301,9 @@ impl Member {
                 continue;
             };
             let path = entry.path();
+            listed.push(token);
             if token != self.token {
-                match member_status(&path) {
+                match self.status_of(token, &path) {
                     MemberStatus::Live => {}
                     MemberStatus::Expired => continue,
                     MemberStatus::Dead => {
@@ -295,6 +320,10 @@ impl Member {
                 .collect();
             live.insert(token, topics);
         }
+        self.heartbeats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|t, _| listed.contains(t));
         Ok(live)
     }
 
@@ -431,7 +460,7 @@ pub fn describe_group(store: &Store, group: &str) -> Result<Option<GroupDescript
             .strip_prefix("member-")
             .and_then(|t| i64::from_str_radix(t, 16).ok())
         {
-            let status = member_status(&path);
+            let status = member_status(&path, wall_clock_age);
             // Gone between listing and reading: it left.
             let Ok(content) = std::fs::read_to_string(&path) else {
                 continue;
@@ -444,7 +473,7 @@ pub fn describe_group(store: &Store, group: &str) -> Result<Option<GroupDescript
             let heartbeat_age_ms = std::fs::metadata(&path)
                 .ok()
                 .and_then(|m| m.modified().ok())
-                .and_then(|m| SystemTime::now().duration_since(m).ok())
+                .and_then(|m| crate::clock::wall_now().duration_since(m).ok())
                 .map_or(0, |d| d.as_millis() as u64);
             members.push(GroupMember {
                 token,
@@ -535,7 +564,17 @@ pub enum MemberStatus {
     Dead,
 }
 
-fn member_status(path: &Path) -> MemberStatus {
+/// The age of a heartbeat (a member file's modification time) by the wall clock:
+/// for descriptions only, a wall-clock jump moves it.
+fn wall_clock_age(mtime: SystemTime) -> Duration {
+    crate::clock::wall_now()
+        .duration_since(mtime)
+        .unwrap_or_default()
+}
+
+/// The status of the member whose file is `path`; `age` says how old its heartbeat
+/// (the file's modification time) is.
+fn member_status(path: &Path, age: impl FnOnce(SystemTime) -> Duration) -> MemberStatus {
     if !is_held(path) {
         return MemberStatus::Dead;
     }
@@ -553,11 +592,7 @@ fn member_status(path: &Path) -> MemberStatus {
                 .ok()
         })
         .map_or(Duration::MAX, Duration::from_millis);
-    let age = meta
-        .modified()
-        .ok()
-        .and_then(|m| SystemTime::now().duration_since(m).ok())
-        .unwrap_or_default();
+    let age = meta.modified().map(age).unwrap_or_default();
     if age > timeout {
         MemberStatus::Expired
     } else {

@@ -36,6 +36,7 @@
 
 #![deny(clippy::host_endian_bytes)]
 
+mod clock;
 pub mod config;
 pub mod consumer;
 pub mod error;

@@ -292,7 +292,13 @@ impl Store {
                         format!("{} is not a producer id counter", path.display()),
                     )
                 })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            // A new store, or the counter was deleted: go on past every id the
+            // partitions know, or a new producer would take an old one's id and its
+            // first batches would pass for that producer's retries (acknowledged,
+            // never appended).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                highest_producer_id(&self.inner.root)?
+            }
             Err(e) => return Err(Error::io("read", &path, e)),
         };
         let id = last + 1;
@@ -480,13 +486,64 @@ fn params<'a>(
 fn create_partition(root: &Path, meta: &TopicMeta, p: u32, options: &StoreOptions) -> Result<()> {
     let dir = TopicMeta::partition_dir(root, &meta.name, p);
     if dir.exists() {
-        // Left by a creation that died before its metadata file was written.
+        // Left by a creation that died before its metadata file was written: it
+        // holds no record. One that does lost its topic's metadata file from outside.
+        if holds_records(&dir)? {
+            bail!(
+                Corrupt,
+                "partition directory {} holds records, but topic {:?} has no metadata file \
+                 (topics/{}.properties deleted from outside?): restore it, or remove the \
+                 directory to drop the records",
+                dir.display(),
+                meta.name,
+                meta.name
+            );
+        }
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io("remove stale", &dir, e))?;
     }
     std::fs::create_dir(&dir).map_err(|e| Error::io("create", &dir, e))?;
     recover_into_fresh_ctl(&dir, &meta.config, options)?;
     // The first segment's files must survive a power cut with the topic.
     ofs::sync_dir(&dir)
+}
+
+/// The highest producer id in the producer table of any partition (0 if none).
+/// Caller holds the opener lock; the store is open, so every control block was
+/// rebuilt by its first opener.
+fn highest_producer_id(root: &Path) -> Result<i64> {
+    let mut highest = 0;
+    for name in list_topic_names(root)? {
+        let meta = TopicMeta::load(root, &name)?;
+        for p in 0..meta.partitions {
+            let dir = TopicMeta::partition_dir(root, &name, p);
+            let ctl = ControlFile::attach(&dir.join(CTL_FILE))?;
+            for entry in ctl.block().producers.entries() {
+                highest = highest.max(entry.producer_id);
+            }
+        }
+    }
+    Ok(highest)
+}
+
+/// Whether a partition directory holds a record: more than its first, empty
+/// segment (whose `.log` may be reserved on disk, but is zeros from its start).
+fn holds_records(dir: &Path) -> Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let bases = segment::list_bases(dir, segment::LOG_EXT)?;
+    match bases[..] {
+        [] => Ok(false),
+        [0] => {
+            let path = segment::file_path(dir, 0, segment::LOG_EXT);
+            let file = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+            // A batch starts with its base offset and a non-zero length.
+            let mut head = [0u8; 12];
+            let n = file
+                .read_at(&mut head, 0)
+                .map_err(|e| Error::io("read", &path, e))?;
+            Ok(head[..n].iter().any(|b| *b != 0))
+        }
+        _ => Ok(true),
+    }
 }
 
 /// Rebuilds `partition.ctl` of `dir` from the log.

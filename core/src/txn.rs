@@ -26,6 +26,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::config::Durability;
 use crate::error::{bail, Error, ErrorKind, Result};
@@ -91,6 +92,11 @@ pub struct TxnState {
     pub owner: i64,
 }
 
+/// What identifies one open transaction across state records.
+fn open_key(s: &TxnState) -> (i64, i16, i64) {
+    (s.producer_id, s.epoch, s.started_ms)
+}
+
 /// Config of `__transaction_state`: 1 MiB segments, kept (compaction comes later).
 const LOG_CONFIG: [(&str, &str); 3] = [
     ("segment.bytes", "1048576"),
@@ -119,6 +125,11 @@ pub struct Coordinator {
     /// Durability of its records and markers: a transaction committed with
     /// `acks=synced` survives power loss as a whole.
     durability: Durability,
+    /// When this process first saw each open transaction, by (producer id, epoch,
+    /// start): `transaction.timeout.ms` is measured from there on the monotonic
+    /// clock, so that a jump of the wall clock neither aborts a live transaction
+    /// nor keeps a hung one open.
+    open_since: Mutex<HashMap<(i64, i16, i64), Instant>>,
 }
 
 impl Coordinator {
@@ -127,6 +138,7 @@ impl Coordinator {
     pub fn open(store: &Store, durability: Durability) -> Result<Coordinator> {
         Ok(Coordinator {
             durability,
+            open_since: Mutex::new(HashMap::new()),
             store: store.clone(),
             log: store.internal_partition(TRANSACTION_STATE, &LOG_CONFIG)?,
             cache: Mutex::new(Cache {
@@ -489,6 +501,15 @@ impl Coordinator {
         let candidates: Vec<(String, TxnState)> = {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             self.catch_up(&mut cache)?;
+            self.open_since
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|k, _| {
+                    cache
+                        .map
+                        .values()
+                        .any(|s| s.status == TxnStatus::Ongoing && open_key(s) == *k)
+                });
             cache
                 .map
                 .iter()
@@ -515,13 +536,20 @@ impl Coordinator {
 
     fn abandoned(&self, s: &TxnState) -> bool {
         match s.status {
-            TxnStatus::Ongoing => {
-                !self.holder_alive(s.owner)
-                    || now_ms().saturating_sub(s.started_ms) > i64::from(s.timeout_ms)
-            }
+            TxnStatus::Ongoing => !self.holder_alive(s.owner) || self.timed_out(s),
             TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => !self.holder_alive(s.owner),
             _ => false,
         }
+    }
+
+    /// Whether this process has seen the open transaction `s` for longer than its
+    /// `transaction.timeout.ms`. Counted from the first sight, not from the start
+    /// the wall clock recorded: a process that starts later waits up to one more
+    /// timeout, and no wall-clock jump makes a live transaction look old.
+    fn timed_out(&self, s: &TxnState) -> bool {
+        let mut seen = self.open_since.lock().unwrap_or_else(|p| p.into_inner());
+        let since = *seen.entry(open_key(s)).or_insert_with(Instant::now);
+        since.elapsed() > Duration::from_millis(u64::try_from(s.timeout_ms).unwrap_or(0))
     }
 
     /// Whether the session `owner` still holds its liveness lock (the kernel drops

@@ -12,6 +12,8 @@
 //! * [`torture`], [`torture_check`]: the crash torture run's process role (producers,
 //!   exactly-once members and read_committed readers writing histories) and the
 //!   checker that counts anomalies in the histories and the final log.
+//! * [`hostile`]: the roles of the hostile-use tests (files changed under a running
+//!   store, retention under a consumer, a jumped clock, too few descriptors).
 //! * [`harness`]: the parent's side: child processes that are killed when a test
 //!   fails, their output lines, and checks of a partition against acknowledgements.
 //! * [`args`], [`rng`]: hand-rolled argument parsing and a seeded xorshift PRNG
@@ -21,6 +23,7 @@
 
 pub mod args;
 pub mod harness;
+pub mod hostile;
 pub mod payload;
 pub mod rng;
 pub mod roles;

@@ -20,8 +20,9 @@
 //!
 //! Every role takes `--store DIR --topic T [--partition P]` and optionally
 //! `--reserve-bytes B` and `--durability none|written|synced` for the store it
-//! opens, and `--nofile-limit N` (its
-//! `RLIMIT_NOFILE`, set before opening). A failure is one `err <kind> <message>`
+//! opens, `--nofile-limit N` (its `RLIMIT_NOFILE`, set before opening) and
+//! `--drop-uid U` (run as user and group `U`, set before opening). The roles of the
+//! hostile-use tests are in [`crate::hostile`]. A failure is one `err <kind> <message>`
 //! line and exit status 1.
 
 use std::io::Write;
@@ -148,11 +149,19 @@ pub fn run(name: &str, args: &Args) -> RoleResult {
         "group-transform" => group_transform(args),
         "produce-limited" => produce_limited(args),
         "torture" => crate::torture::run(args),
-        _ => Err(format!("unknown subcommand {name:?}").into()),
+        _ => crate::hostile::run(name, args)
+            .unwrap_or_else(|| Err(format!("unknown subcommand {name:?}").into())),
     }
 }
 
-fn open(args: &Args) -> Result<Partition, Failure> {
+/// Opens the store and the partition the common options name.
+pub fn open(args: &Args) -> Result<Partition, Failure> {
+    if let Some(uid) = args.opt::<u32>("drop-uid")? {
+        // SAFETY: plain libc calls; the group first, while still privileged.
+        if unsafe { libc::setgid(uid) } != 0 || unsafe { libc::setuid(uid) } != 0 {
+            return Err(format!("setuid {uid}: {}", std::io::Error::last_os_error()).into());
+        }
+    }
     if let Some(n) = args.opt::<u64>("nofile-limit")? {
         limit(libc::RLIMIT_NOFILE, n).map_err(|e| format!("setrlimit NOFILE: {e}"))?;
     }
@@ -642,7 +651,7 @@ fn transform(args: &Args) -> RoleResult {
     Ok(())
 }
 
-/// `txn-hold --count N [--spread] [--commit] [--go-file F]`: as transactional id `holder`,
+/// `txn-hold --count N [--spread] [--commit] [--go-file F] [--txn-timeout-ms X]`: as transactional id `holder`,
 /// sends `N` records
 /// to partition `--partition` of `--topic` in a transaction, (waits for `F`,) then either waits to be
 /// killed with the transaction open, or commits (a test pauses it between the
@@ -650,9 +659,13 @@ fn transform(args: &Args) -> RoleResult {
 fn txn_hold(args: &Args) -> RoleResult {
     let part = open(args)?;
     let count: u32 = args.get("count")?;
+    let timeout: String = args.get_or("txn-timeout-ms", 60_000u64)?.to_string();
     let producer = Producer::new(
         part.store(),
-        ProducerConfig::from_pairs([("transactional.id", "holder")])?,
+        ProducerConfig::from_pairs([
+            ("transactional.id", "holder"),
+            ("transaction.timeout.ms", timeout.as_str()),
+        ])?,
     )?;
     producer.init_transactions()?;
     producer.begin_transaction()?;

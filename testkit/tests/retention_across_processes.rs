@@ -388,3 +388,101 @@ fn followers_overtaken_by_retention_jump_to_the_log_start_and_agree_with_the_log
         started.elapsed()
     );
 }
+
+/// A `Consumer` (not a bare reader) in another process, overtaken by retention:
+/// with `auto.offset.reset=earliest` it carries on at the log start by itself; with
+/// `none` each poll fails with `offset_out_of_range` until it seeks. Either way the
+/// records it hands out are whole, in increasing offset order, and each one is the
+/// writer's record for its offset.
+#[test]
+fn consumers_overtaken_by_retention_reset_or_fail_as_configured() {
+    const COUNT: u64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let config = TopicConfig::from_pairs([
+            ("segment.bytes", SEGMENT_BYTES.to_string().as_str()),
+            ("retention.bytes", RETENTION_BYTES.to_string().as_str()),
+            ("retention.ms", "-1"),
+        ])
+        .unwrap();
+        store.create_topic("t", 1, config).unwrap();
+        // The first records, so that the consumers start inside the first segment.
+        let values: Vec<(Vec<u8>, Vec<u8>)> = (0..BATCH)
+            .map(|seq| (payload::key(WRITER, seq), payload::value(WRITER, seq, 60)))
+            .collect();
+        let records: Vec<oncelog::Record> = values
+            .iter()
+            .map(|(k, v)| oncelog::Record::keyed(k, v))
+            .collect();
+        store.partition("t", 0).unwrap().append(&records).unwrap();
+    }
+    let consumer = |reset: &str| {
+        let mut cmd = role("reset-consume", dir.path(), "t");
+        with(
+            &mut cmd,
+            &[
+                ("reset", reset.into()),
+                ("until", COUNT.to_string()),
+                ("pause-us", "3000".into()),
+            ],
+        );
+        let mut p = Proc::spawn(format!("consumer ({reset})"), cmd);
+        p.expect("ready", LONG);
+        p
+    };
+    let mut earliest = consumer("earliest");
+    let mut none = consumer("none");
+    let mut cmd = role("append", dir.path(), "t");
+    with(
+        &mut cmd,
+        &[
+            ("id", WRITER.to_string()),
+            ("first-seq", BATCH.to_string()),
+            ("count", (COUNT - BATCH).to_string()),
+            ("batch", BATCH.to_string()),
+            ("value-size", "60".into()),
+        ],
+    );
+    let mut writer = Proc::spawn("writer", cmd);
+    let (status, _) = writer.finish(LONG);
+    assert!(status.success(), "writer: {status}; {}", writer.stderr());
+
+    for (p, reset) in [(&mut earliest, "earliest"), (&mut none, "none")] {
+        let (status, lines) = p.finish(LONG);
+        assert!(
+            status.success(),
+            "{reset}: {status}; last lines {:?}; stderr: {}",
+            &lines[lines.len().saturating_sub(3)..],
+            p.stderr()
+        );
+        let mut last = -1i64;
+        let (mut jumps, mut errors) = (0, 0);
+        for line in &lines {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words[0] {
+                "rec" => {
+                    let offset: i64 = words[1].parse().unwrap();
+                    assert!(offset > last, "{reset}: offset {offset} after {last}");
+                    assert_eq!(words[3], offset.to_string(), "{reset}: {line}");
+                    if offset != last + 1 {
+                        jumps += 1;
+                    }
+                    last = offset;
+                }
+                "err" => {
+                    assert_eq!(line, "err offset_out_of_range", "{reset}");
+                    errors += 1;
+                }
+                "seek" | "ready" | "done" => {}
+                _ => panic!("{reset}: unexpected line {line:?}"),
+            }
+        }
+        assert_eq!(last, COUNT as i64 - 1, "{reset}: did not reach the end");
+        assert!(jumps > 0, "{reset}: retention never overtook the consumer");
+        match reset {
+            "earliest" => assert_eq!(errors, 0, "earliest resets by itself"),
+            _ => assert!(errors > 0, "none must report offset_out_of_range"),
+        }
+    }
+}

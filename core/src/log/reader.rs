@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::partition::{PartitionLog, SegmentList};
 use super::producer_state::AbortedTxn;
+use super::segment;
 use crate::error::{bail, Error, ErrorKind, Result};
 use crate::record::{Batch, BatchHeader, RecordView, BATCH_HEADER_LEN};
 
@@ -244,6 +245,20 @@ impl Reader {
                     self.seg += 1;
                     self.position = 0;
                     continue;
+                }
+                let this = &list.segments[self.seg];
+                if this.sealed.is_some_and(|s| self.position >= s.log_len) {
+                    // Segments are contiguous unless files went missing from outside.
+                    bail!(
+                        Corrupt,
+                        "{}-{}: offsets {}..{} are missing: {} ends before the next segment \
+                         starts (a segment file deleted or truncated from outside?)",
+                        self.log.topic(),
+                        self.log.partition(),
+                        self.next_offset,
+                        next.base,
+                        segment::file_path(&list.dir, this.base, segment::LOG_EXT).display()
+                    );
                 }
                 break;
             }

@@ -198,17 +198,29 @@ fn sealed_indexes_ok(seg: &MappedSegment, log_len: u64, next_base: i64) -> bool 
     if seg.time_index.capacity() == 0 && log_len > 0 {
         return false;
     }
-    let Some(last) = seg
+    let last = seg
         .index
         .capacity()
         .checked_sub(1)
-        .and_then(|i| seg.index.offset_entry(i))
-    else {
-        return true;
-    };
-    // SAFETY: the exclusive opener reads a sealed segment.
-    let head = unsafe { seg.bytes(last.position as usize, crate::record::BATCH_HEADER_LEN) };
-    matches!(head.map(BatchHeader::parse), Some(Ok(h)) if h.last_offset() == last.offset)
+        .and_then(|i| seg.index.offset_entry(i));
+    // From the last indexed batch (at most an index interval before the end), the
+    // batch headers must lead exactly to the end of the file and to the next
+    // segment's base: a segment truncated or cut from outside fails here.
+    let mut pos = last.map_or(0, |e| u64::from(e.position));
+    let mut next = seg.base;
+    while pos < log_len {
+        // SAFETY: the exclusive opener reads a sealed segment, below its file length.
+        let head = unsafe { seg.bytes(pos as usize, crate::record::BATCH_HEADER_LEN) };
+        let Some(Ok(h)) = head.map(BatchHeader::parse) else {
+            return false;
+        };
+        if last.is_some_and(|e| u64::from(e.position) == pos && h.last_offset() != e.offset) {
+            return false;
+        }
+        pos += h.total_len() as u64;
+        next = h.next_offset();
+    }
+    pos == log_len && next == next_base
 }
 
 /// First-opener recovery of one partition into a freshly created control block.
@@ -287,6 +299,7 @@ pub fn recover(p: &RecoveryParams<'_>, block: &ControlBlock) -> Result<RecoveryR
                     ));
                 }
             }
+            lost_below_recovery_point(dir, base, rebuilt.pos.next_offset, recovery_point)?;
             // Cut everything past the last good batch (stale bytes must never line up
             // with a future batch boundary), then reserve ahead again.
             let end_pos = rebuilt.pos.position;
@@ -320,6 +333,7 @@ pub fn recover(p: &RecoveryParams<'_>, block: &ControlBlock) -> Result<RecoveryR
             WalkEnd::Complete => None,
         };
         if let Some(reason) = broken {
+            lost_below_recovery_point(dir, base, next_offset, recovery_point)?;
             // Everything after the first bad batch goes: this segment becomes the
             // active one, later segments are deleted.
             report.truncated = Some(format!(
@@ -336,6 +350,28 @@ pub fn recover(p: &RecoveryParams<'_>, block: &ControlBlock) -> Result<RecoveryR
         }
         i += 1;
     }
+}
+
+/// Fails when the log, walked from `base`, ends at `end` below the recovery point:
+/// every batch below that point was on stable storage, so no crash can have lost it.
+/// A file was deleted, truncated or overwritten by something other than oncelog;
+/// recovery must not cut acknowledged records to match.
+fn lost_below_recovery_point(dir: &Path, base: i64, end: i64, recovery_point: i64) -> Result<()> {
+    if end >= recovery_point {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Corrupt,
+        format!(
+            "{}: the log ends at offset {end} in {}, below its recovery point {recovery_point}: \
+             offsets {end}..{recovery_point} were on stable storage and are missing (a segment \
+             file deleted, truncated or overwritten from outside?); nothing was cut. Restore \
+             the file, or remove {} to accept the loss",
+            dir.display(),
+            segment::file_path(dir, base, LOG_EXT).display(),
+            checkpoint::path(dir).display()
+        ),
+    ))
 }
 
 /// Rebuilds the indexes of a sealed segment by walking it; trims its files.
@@ -384,6 +420,9 @@ fn reindex_sealed(
         &segment::file_path(dir, base, TIME_INDEX_EXT),
         rebuilt.time_entries as u64 * 12,
     )?;
+    if walked < log_len || !matches!(end, WalkEnd::Complete) {
+        lost_below_recovery_point(dir, base, rebuilt.pos.next_offset, verify_from)?;
+    }
     segment::truncate(&segment::file_path(dir, base, LOG_EXT), walked)?;
     write_txn_index(dir, base, &rebuilt.aborted, false)?;
     Ok((walked, rebuilt.pos.next_offset, end))
