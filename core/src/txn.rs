@@ -129,7 +129,7 @@ pub struct Coordinator {
     /// start): `transaction.timeout.ms` is measured from there on the monotonic
     /// clock, so that a jump of the wall clock neither aborts a live transaction
     /// nor keeps a hung one open.
-    open_since: Mutex<HashMap<(i64, i16, i64), Instant>>,
+    open_since: Mutex<FastMap<(i64, i16, i64), Instant>>,
 }
 
 impl Coordinator {
@@ -138,7 +138,7 @@ impl Coordinator {
     pub fn open(store: &Store, durability: Durability) -> Result<Coordinator> {
         Ok(Coordinator {
             durability,
-            open_since: Mutex::new(HashMap::new()),
+            open_since: Mutex::new(FastMap::default()),
             store: store.clone(),
             log: store.internal_partition(TRANSACTION_STATE, &LOG_CONFIG)?,
             cache: Mutex::new(Cache {
