@@ -12,6 +12,9 @@
 //! * [`torture`], [`torture_check`]: the crash torture run's process role (producers,
 //!   exactly-once members and read_committed readers writing histories) and the
 //!   checker that counts anomalies in the histories and the final log.
+//! * [`power_loss`]: simulated power loss: a shim that journals what each sync made
+//!   durable, and crash images built from that journal (checked with
+//!   [`torture_check::Promise::PowerLoss`]).
 //! * [`harness`]: the parent's side: child processes that are killed when a test
 //!   fails, their output lines, and checks of a partition against acknowledgements.
 //! * [`args`], [`rng`]: hand-rolled argument parsing and a seeded xorshift PRNG
@@ -22,6 +25,7 @@
 pub mod args;
 pub mod harness;
 pub mod payload;
+pub mod power_loss;
 pub mod rng;
 pub mod roles;
 pub mod torture;

@@ -3,7 +3,9 @@
 //! The parent (`tests/torture.rs`) kills these processes with SIGKILL at random
 //! instants, restarts them, and hands the histories to [`crate::torture_check`].
 //!
-//! `torture --kind K --id I --life L [--seed S] [--pace-us P] [--acks A]`:
+//! `torture --kind K --id I --life L [--seed S] [--pace-us P] [--acks A]`
+//! (`--acks` for the producing kinds `plain`, `idem` and `txn`), or
+//! `torture --kind setup [--segment-bytes B]`, which creates the topics and exits:
 //!
 //! | kind | topic | does |
 //! | --- | --- | --- |
@@ -65,6 +67,9 @@ pub const TOPICS: [(&str, u32); 4] = [
 pub fn run(args: &Args) -> Result<(), Failure> {
     let store = Store::open(args.str("store")?, StoreOptions::default())?;
     let kind: String = args.get("kind")?;
+    if kind == "setup" {
+        return setup(&store, args.get_or("segment-bytes", 256 * 1024)?);
+    }
     let id: u32 = args.get("id")?;
     let life: u32 = args.get("life")?;
     let seed: u64 = args.get_or("seed", 1)?;
@@ -76,11 +81,24 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             let k = if kind == "plain" { 0 } else { 1 };
             producer(&store, k, id, life, &acks, &mut rng, pace)
         }
-        "txn" => transactional(&store, id, life, &mut rng, pace),
+        "txn" => transactional(&store, id, life, &acks, &mut rng, pace),
         "eos" => eos_member(&store, id),
         "reader" => reader(&store, id),
         _ => Err(format!("unknown --kind {kind:?}").into()),
     }
+}
+
+/// Creates the [`TOPICS`] with segments of `segment_bytes`.
+fn setup(store: &Store, segment_bytes: u64) -> Result<(), Failure> {
+    for (topic, partitions) in TOPICS {
+        let config = oncelog::TopicConfig {
+            segment_bytes,
+            ..oncelog::TopicConfig::default()
+        };
+        store.create_topic(topic, partitions, config)?;
+    }
+    say("ready");
+    Ok(())
 }
 
 fn record(writer: u32, seq: u64, rng: &mut XorShift) -> (Vec<u8>, Vec<u8>) {
@@ -160,6 +178,7 @@ fn transactional(
     store: &Store,
     id: u32,
     life: u32,
+    acks: &str,
     rng: &mut XorShift,
     pace: Duration,
 ) -> Result<(), Failure> {
@@ -169,6 +188,7 @@ fn transactional(
         ProducerConfig::from_pairs([
             ("transactional.id", txn_id.as_str()),
             ("transaction.timeout.ms", "10000"),
+            ("acks", acks),
         ])?,
     )?;
     producer.init_transactions()?;

@@ -273,8 +273,28 @@ fn fields(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
 }
 
-/// Checks `lives` against the final log of `store` (every transaction finished).
+/// What a run promises of what its producers were told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Promise {
+    /// Processes were killed: every acknowledged record survives.
+    Kill,
+    /// The machine lost power, and every producer life acknowledged with
+    /// `acks=synced`: a plain or idempotent producer's acknowledged records
+    /// survive, and a transaction's records once its commit returned (they are
+    /// acknowledged unsynced and made durable by the commit). Records of other
+    /// transactions may be gone, but not some visible and others not.
+    PowerLoss,
+}
+
+/// Checks `lives` against the final log of `store` (every transaction finished)
+/// after processes were killed.
 pub fn check(store: &Store, lives: &[Life]) -> Report {
+    check_for(store, lives, Promise::Kill)
+}
+
+/// Checks `lives` against the final log of `store` (every transaction finished),
+/// holding the producers to `promise`.
+pub fn check_for(store: &Store, lives: &[Life], promise: Promise) -> Report {
     let mut report = Report::default();
     let mut log: BTreeMap<Key, PartLog> = BTreeMap::new();
     for (topic, partitions) in TOPICS {
@@ -291,9 +311,11 @@ pub fn check(store: &Store, lives: &[Life]) -> Report {
             report.counts.open_transactions
         ));
     }
-    check_producers(&log, lives, &mut report);
+    check_producers(&log, lives, promise, &mut report);
     check_duplicates(&log, &mut report);
-    check_eos_output(&log, &mut report);
+    if lives.iter().any(|l| KINDS[l.kind] == "eos") {
+        check_eos_output(&log, &mut report);
+    }
     check_consumers(&log, lives, &mut report);
     for l in lives.iter().filter(|l| !l.killed) {
         report.counts.unexpected_exits += 1;
@@ -315,7 +337,12 @@ fn topic_of(kind: usize) -> &'static str {
 
 /// Acknowledged sends: in the log at the acknowledged offset; for transactions,
 /// visible if committed and invisible if aborted.
-fn check_producers(log: &BTreeMap<Key, PartLog>, lives: &[Life], report: &mut Report) {
+fn check_producers(
+    log: &BTreeMap<Key, PartLog>,
+    lives: &[Life],
+    promise: Promise,
+    report: &mut Report,
+) {
     for l in lives.iter().filter(|l| l.kind <= 2) {
         let writer = writer_id(l.kind, l.id, l.life);
         let topic = topic_of(l.kind);
@@ -354,7 +381,17 @@ fn check_producers(log: &BTreeMap<Key, PartLog>, lives: &[Life], report: &mut Re
             let at = log
                 .get(&(topic.to_string(), p))
                 .and_then(|part| part.data.get(&offset));
+            let txn = begins.range(..=seq).next_back().map(|(_, n)| *n);
+            let committed = txn.and_then(|n| outcome.get(&n)) == Some(&true);
             let Some(rec) = at else {
+                if let (2, Some(n)) = (l.kind, txn) {
+                    // Missing is invisible: with visible ones, the transaction is torn.
+                    parts.entry(n).or_default().1 += 1;
+                }
+                if promise == Promise::PowerLoss && l.kind == 2 && !committed {
+                    // Acknowledged unsynced; only its commit would have synced it.
+                    continue;
+                }
                 report.counts.lost += 1;
                 report.note(format!(
                     "{} {} life {}: acknowledged seq {seq} at {topic}-{p}@{offset} is not in the log",
@@ -373,7 +410,6 @@ fn check_producers(log: &BTreeMap<Key, PartLog>, lives: &[Life], report: &mut Re
             if l.kind != 2 {
                 continue;
             }
-            let txn = begins.range(..=seq).next_back().map(|(_, n)| *n);
             if let Some(n) = txn {
                 let e = parts.entry(n).or_default();
                 if rec.visible {
