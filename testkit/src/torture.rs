@@ -29,7 +29,11 @@
 //!   `committed <n>` per transaction, `rewind` after an abort and
 //!   `seek_to_committed`;
 //! * `reader`: `rd <topic> <partition> <offset> <digest>` per polled record;
-//! * all: `ready` once set up, `err <kind> <message>` before a failure exit.
+//! * all: `ready` once set up, `err <kind> <message>` before a failure exit;
+//!   producing kinds print `acks <level>` first.
+//!
+//! `torture --kind close` opens the store and closes it (a clean shutdown if it is
+//! the last process out).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -70,12 +74,19 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     if kind == "setup" {
         return setup(&store, args.get_or("segment-bytes", 256 * 1024)?);
     }
+    if kind == "close" {
+        say("ready");
+        return Ok(store.close()?);
+    }
     let id: u32 = args.get("id")?;
     let life: u32 = args.get("life")?;
     let seed: u64 = args.get_or("seed", 1)?;
     let mut rng = XorShift::new(seed ^ (u64::from(id) << 32) ^ u64::from(life));
     let pace = Duration::from_micros(args.get_or("pace-us", 2000)?);
     let acks: String = args.get_or("acks", "written".to_string())?;
+    if ["plain", "idem", "txn"].contains(&kind.as_str()) {
+        say(&format!("acks {acks}"));
+    }
     match kind.as_str() {
         "plain" | "idem" => {
             let k = if kind == "plain" { 0 } else { 1 };

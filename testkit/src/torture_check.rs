@@ -278,11 +278,12 @@ fn fields(line: &str) -> Vec<&str> {
 pub enum Promise {
     /// Processes were killed: every acknowledged record survives.
     Kill,
-    /// The machine lost power, and every producer life acknowledged with
-    /// `acks=synced`: a plain or idempotent producer's acknowledged records
-    /// survive, and a transaction's records once its commit returned (they are
-    /// acknowledged unsynced and made durable by the commit). Records of other
-    /// transactions may be gone, but not some visible and others not.
+    /// The machine lost power: the acknowledged records of a plain or idempotent
+    /// producer life that printed `acks synced` survive, and those of a
+    /// transaction of such a life once its commit returned (they are acknowledged
+    /// unsynced and made durable by the commit). Other acknowledged records may be
+    /// gone, but a transaction is never visible in part, and a record that is
+    /// there is the one acknowledged at its offset.
     PowerLoss,
 }
 
@@ -346,6 +347,7 @@ fn check_producers(
     for l in lives.iter().filter(|l| l.kind <= 2) {
         let writer = writer_id(l.kind, l.id, l.life);
         let topic = topic_of(l.kind);
+        let synced = l.lines.iter().any(|line| line == "acks synced");
         // Transaction outcomes: first seq of each, and what it was told.
         let mut begins: BTreeMap<u64, u64> = BTreeMap::new();
         let mut outcome: HashMap<u64, bool> = HashMap::new();
@@ -388,8 +390,8 @@ fn check_producers(
                     // Missing is invisible: with visible ones, the transaction is torn.
                     parts.entry(n).or_default().1 += 1;
                 }
-                if promise == Promise::PowerLoss && l.kind == 2 && !committed {
-                    // Acknowledged unsynced; only its commit would have synced it.
+                if promise == Promise::PowerLoss && !(synced && (l.kind != 2 || committed)) {
+                    // Acknowledged unsynced: the power loss may take it.
                     continue;
                 }
                 report.counts.lost += 1;

@@ -1036,10 +1036,13 @@ impl PartitionLog {
                     self.sync_or_poison(seg.log_file()?, seg.log_path())?;
                     continue;
                 }
+                // The `.txnindex` too: recovery trusts it for segments before the
+                // recovery point (read_committed readers skip aborted batches by it).
                 for ext in [
                     segment::LOG_EXT,
                     segment::INDEX_EXT,
                     segment::TIME_INDEX_EXT,
+                    segment::TXN_INDEX_EXT,
                 ] {
                     let path = segment::file_path(&self.dir, entry.base, ext);
                     // Gone means deleted by retention meanwhile: nothing to sync.

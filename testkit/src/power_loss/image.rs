@@ -46,7 +46,12 @@ pub struct ImageStats {
 
 /// Builds in `out` (which must not exist) a crash image of the tree at `live`,
 /// whose syncs `journal` recorded, with choices drawn from `rng`.
-pub fn build(live: &Path, journal: &Journal, out: &Path, rng: &mut XorShift) -> io::Result<ImageStats> {
+pub fn build(
+    live: &Path,
+    journal: &Journal,
+    out: &Path,
+    rng: &mut XorShift,
+) -> io::Result<ImageStats> {
     let mut stats = ImageStats {
         sector: if rng.chance(50) { 512 } else { 4096 },
         ..ImageStats::default()
@@ -112,7 +117,13 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn entry(&mut self, name: &str, entry: &Entry, live: Option<&Path>, out: &Path) -> io::Result<()> {
+    fn entry(
+        &mut self,
+        name: &str,
+        entry: &Entry,
+        live: Option<&Path>,
+        out: &Path,
+    ) -> io::Result<()> {
         if entry.dir {
             return self.dir(live, &entry.id, out);
         }
@@ -250,7 +261,9 @@ mod tests {
             for at in (512..c.bytes.len()).step_by(512) {
                 let end = (at + 512).min(c.bytes.len());
                 let got = &c.bytes[at..end];
-                let old: Vec<u8> = (at..end).map(|i| synced.get(i).copied().unwrap_or(0)).collect();
+                let old: Vec<u8> = (at..end)
+                    .map(|i| synced.get(i).copied().unwrap_or(0))
+                    .collect();
                 let new = &current[at..end];
                 assert!(got == old.as_slice() || got == new, "sector at {at} torn");
                 seen_new |= got == new && got != old.as_slice();

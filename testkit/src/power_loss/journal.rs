@@ -64,9 +64,7 @@ impl Journal {
                 journal.files.insert(id.to_string(), entry.path());
             } else if let Some(id) = name.strip_prefix("d-") {
                 let text = std::fs::read_to_string(entry.path())?;
-                journal
-                    .dirs
-                    .insert(id.to_string(), parse_listing(&text));
+                journal.dirs.insert(id.to_string(), parse_listing(&text));
             } else if name == "unmodelled" {
                 let text = std::fs::read_to_string(entry.path())?;
                 journal.unmodelled = text.lines().map(str::to_string).collect();

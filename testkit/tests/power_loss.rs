@@ -1,0 +1,370 @@
+//! Simulated power loss. Producers acknowledging with `acks=synced` — plain,
+//! idempotent, and transactional over two partitions — run as real processes with
+//! the sync-journal shim preloaded (`oncelog_testkit::power_loss`), which copies
+//! each file and directory just before every `fsync`/`fdatasync` of it. Then every
+//! process is killed at once: the machine "loses power". From the journal and the
+//! files as the processes left them, crash images are built (unsynced sectors
+//! reach the disk or not, unsynced directory entries appear or vanish, control
+//! blocks included) and each is opened by this process, which never had the shim:
+//!
+//! * every record acknowledged with `acks=synced` is at its offset with its bytes;
+//! * every transaction whose commit returned is visible to read_committed, whole;
+//!   no transaction is visible in part; nothing aborted is visible;
+//! * every batch reads back with its CRC, and the store takes new synced appends.
+//!
+//! Open time is reported against the unsynced tail (never asserted).
+//!
+//! More rounds and images:
+//!
+//! ```text
+//! ONCELOG_POWER_LOSS_ROUNDS=10 ONCELOG_POWER_LOSS_IMAGES=40 cargo test --release -p oncelog-testkit --test power_loss -- --nocapture
+//! ```
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{role, seed, with, Proc};
+use oncelog::record::RecordView;
+use oncelog::txn::Coordinator;
+use oncelog::{AppendOptions, Durability, Producer, ProducerConfig, Record, Store, StoreOptions};
+use oncelog_testkit::power_loss::image::{self, ImageStats};
+use oncelog_testkit::power_loss::journal::Journal;
+use oncelog_testkit::power_loss::shim;
+use oncelog_testkit::rng::XorShift;
+use oncelog_testkit::torture::{KINDS, TOPICS};
+use oncelog_testkit::torture_check::{self, Life, Promise, Report};
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// The producers of a round: (kind index, id, acks). The `written` ones leave an
+/// unsynced tail behind (and are promised nothing by a power loss).
+const CAST: [(usize, u32, &str); 6] = [
+    (0, 0, "synced"),
+    (1, 0, "synced"),
+    (2, 0, "synced"),
+    (2, 1, "synced"),
+    (0, 1, "written"),
+    (1, 1, "written"),
+];
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A shimmed `torture` process.
+fn shimmed(
+    args: &[(&str, String)],
+    store: &Path,
+    lib: &Path,
+    journal: &Path,
+) -> std::process::Command {
+    let mut cmd = role("torture", store, "-");
+    with(&mut cmd, args);
+    cmd.env("LD_PRELOAD", lib).env(shim::JOURNAL_ENV, journal);
+    cmd
+}
+
+struct Running {
+    kind: usize,
+    id: u32,
+    acks: &'static str,
+    life: u32,
+    proc: Proc,
+    /// The lines up to `ready`.
+    setup: Vec<String>,
+}
+
+impl Running {
+    fn start(&mut self, store: &Path, lib: &Path, journal: &Path, rng: &mut XorShift) {
+        let args = [
+            ("kind", KINDS[self.kind].to_string()),
+            ("id", self.id.to_string()),
+            ("life", self.life.to_string()),
+            ("seed", rng.next_u64().to_string()),
+            ("pace-us", "500".to_string()),
+            ("acks", self.acks.to_string()),
+        ];
+        self.proc = Proc::spawn(
+            format!("{} {} life {}", KINDS[self.kind], self.id, self.life),
+            shimmed(&args, store, lib, journal),
+        );
+        self.setup.clear();
+        while self.setup.last().map(String::as_str) != Some("ready") {
+            let line = self.proc.line(LONG).unwrap_or_else(|e| {
+                panic!(
+                    "{}: no ready ({e:?}): {}",
+                    self.proc.name(),
+                    self.proc.stderr()
+                )
+            });
+            self.setup.push(line);
+        }
+    }
+}
+
+fn end(r: &mut Running) -> Life {
+    r.proc.kill();
+    let status = r.proc.wait(LONG);
+    let mut lines = std::mem::take(&mut r.setup);
+    lines.extend(r.proc.drain(LONG));
+    Life {
+        kind: r.kind,
+        id: r.id,
+        life: r.life,
+        lines,
+        killed: std::os::unix::process::ExitStatusExt::signal(&status) == Some(9),
+        stderr: r.proc.stderr(),
+    }
+}
+
+/// How a round's workload ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    /// Every process dies at once: the power loss hits a running workload.
+    InFlight,
+    /// Every process dies, then one opens and closes the store (recovery and a
+    /// clean shutdown), then the power goes.
+    AfterClose,
+}
+
+/// One workload under the shim; returns the histories. Half the rounds also kill
+/// and restart one producer mid-way.
+fn workload(
+    store: &Path,
+    lib: &Path,
+    journal: &Path,
+    ending: Ending,
+    rng: &mut XorShift,
+) -> Vec<Life> {
+    let setup = [
+        ("kind", "setup".to_string()),
+        ("segment-bytes", "32768".to_string()),
+    ];
+    let mut p = Proc::spawn("setup", shimmed(&setup, store, lib, journal));
+    let (status, lines) = p.finish(LONG);
+    assert!(status.success(), "setup: {lines:?} {}", p.stderr());
+
+    let mut running: Vec<Running> = CAST
+        .iter()
+        .map(|&(kind, id, acks)| {
+            let mut r = Running {
+                kind,
+                id,
+                acks,
+                life: 0,
+                proc: Proc::spawn("placeholder", std::process::Command::new("true")),
+                setup: Vec::new(),
+            };
+            r.start(store, lib, journal, rng);
+            r
+        })
+        .collect();
+    let mut lives = Vec::new();
+    let run = Duration::from_millis(rng.range(1500, 3000));
+    if rng.chance(50) {
+        std::thread::sleep(run / 2);
+        let r = &mut running[rng.range(0, CAST.len() as u64 - 1) as usize];
+        lives.push(end(r));
+        r.life += 1;
+        r.start(store, lib, journal, rng);
+        std::thread::sleep(run / 2);
+    } else {
+        std::thread::sleep(run);
+    }
+    // The power loss: everyone dies at once.
+    for r in running.iter_mut() {
+        r.proc.kill();
+    }
+    for r in running.iter_mut() {
+        lives.push(end(r));
+    }
+    if ending == Ending::AfterClose {
+        let mut p = Proc::spawn(
+            "close",
+            shimmed(&[("kind", "close".to_string())], store, lib, journal),
+        );
+        let (status, lines) = p.finish(LONG);
+        assert!(status.success(), "close: {lines:?} {}", p.stderr());
+    }
+    lives
+}
+
+/// What opening and checking one image found.
+struct Checked {
+    open: Duration,
+    verified_batches: u64,
+    truncations: u64,
+    report: Report,
+}
+
+/// Opens the image at `dir`, finishes what the dead producers left open, checks
+/// the log against `lives`, and appends to every partition.
+fn check_image(dir: &Path, lives: &[Life], promise: Promise) -> Result<Checked, String> {
+    let t = Instant::now();
+    let store = Store::open(dir, StoreOptions::default()).map_err(|e| format!("open: {e}"))?;
+    let open = t.elapsed();
+    let (mut verified_batches, mut truncations) = (0, 0);
+    for (topic, partitions) in TOPICS {
+        for p in 0..partitions {
+            let m = store
+                .partition(topic, p)
+                .map_err(|e| e.to_string())?
+                .metrics();
+            verified_batches += m.recovery_verified_batches;
+            truncations += m.recovery_truncations;
+        }
+    }
+    // What a transactional id's next holder and a held-back read_committed reader
+    // would do: finish known transactions, abort orphans.
+    for id in ["tx-0", "tx-1"] {
+        let producer = Producer::new(
+            &store,
+            ProducerConfig::from_pairs([("transactional.id", id)]).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+        producer
+            .init_transactions()
+            .map_err(|e| format!("init_transactions {id}: {e}"))?;
+        producer.close().map_err(|e| e.to_string())?;
+    }
+    let coordinator = Coordinator::open(&store, Durability::Synced).map_err(|e| e.to_string())?;
+    coordinator.finish_abandoned().map_err(|e| e.to_string())?;
+    for p in 0..2 {
+        let part = store.partition("tx", p).map_err(|e| e.to_string())?;
+        coordinator
+            .abort_orphans(&part)
+            .map_err(|e| format!("abort orphans: {e}"))?;
+    }
+    let report = torture_check::check_for(&store, lives, promise);
+    // The store takes new synced appends, which read back.
+    for (topic, partitions) in TOPICS {
+        for p in 0..partitions {
+            let part = store.partition(topic, p).map_err(|e| e.to_string())?;
+            let options = AppendOptions {
+                durability: Some(Durability::Synced),
+                ..AppendOptions::default()
+            };
+            let info = part
+                .append_with(&[Record::value(b"after the power loss")], &options)
+                .map_err(|e| format!("append to {topic}-{p}: {e}"))?;
+            let mut r = part.reader(info.base_offset).map_err(|e| e.to_string())?;
+            let b = r
+                .next_batch()
+                .map_err(|e| e.to_string())?
+                .ok_or("the new record does not read back")?;
+            let rec: RecordView<'_> = b
+                .records()
+                .next()
+                .ok_or("an empty batch")?
+                .map_err(|e| e.to_string())?;
+            if rec.offset != info.base_offset || rec.value != Some(&b"after the power loss"[..]) {
+                return Err(format!("{topic}-{p}: the new record reads back wrong"));
+            }
+        }
+    }
+    store.close().map_err(|e| e.to_string())?;
+    Ok(Checked {
+        open,
+        verified_batches,
+        truncations,
+        report,
+    })
+}
+
+#[test]
+fn a_power_loss_keeps_every_synced_acknowledgement() {
+    let rounds = env_or("ONCELOG_POWER_LOSS_ROUNDS", 2);
+    let images = env_or("ONCELOG_POWER_LOSS_IMAGES", 12);
+    let seed = seed(0x9041_e055);
+    let mut rng = XorShift::new(seed);
+    let t0 = Instant::now();
+    let (mut checked, mut acked, mut txns) = (0usize, 0u64, 0u64);
+    let mut bad: Vec<String> = Vec::new();
+    let mut figures: Vec<(ImageStats, Duration, u64, u64)> = Vec::new();
+    for round in 0..rounds {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = shim::build(dir.path()).expect("the sync journal shim builds");
+        let (store, journal_dir) = (dir.path().join("store"), dir.path().join("journal"));
+        std::fs::create_dir(&store).unwrap();
+        std::fs::create_dir(&journal_dir).unwrap();
+        // After a clean close everything acknowledged was synced: the promise of a
+        // kill holds for every producer.
+        let (ending, promise) = if round % 2 == 0 {
+            (Ending::InFlight, Promise::PowerLoss)
+        } else {
+            (Ending::AfterClose, Promise::Kill)
+        };
+        let lives = workload(&store, &lib, &journal_dir, ending, &mut rng);
+        let journal = Journal::read(&journal_dir).unwrap();
+        assert!(
+            journal.unmodelled.is_empty(),
+            "syncs the model does not cover: {:?}",
+            journal.unmodelled
+        );
+        let (files, dirs) = journal.counts();
+        assert!(
+            files > 0 && dirs > 0,
+            "the shim journaled nothing: is LD_PRELOAD honoured?"
+        );
+        for i in 0..images {
+            let image_seed = rng.next_u64();
+            let out = dir.path().join(format!("image-{i}"));
+            let stats =
+                image::build(&store, &journal, &out, &mut XorShift::new(image_seed)).unwrap();
+            match check_image(&out, &lives, promise) {
+                Ok(c) => {
+                    let zero = c.report.counts.must_be_zero();
+                    let anomalies: Vec<_> = zero.iter().filter(|(_, n)| *n > 0).collect();
+                    if !anomalies.is_empty() {
+                        bad.push(format!("round {round} ({ending:?}) image {i} (image seed {image_seed}): {anomalies:?}\n{}", c.report));
+                    }
+                    let t = &c.report.totals;
+                    acked += t.acked.iter().sum::<u64>();
+                    txns += t.txns.0;
+                    figures.push((stats, c.open, c.verified_batches, c.truncations));
+                }
+                Err(e) => bad.push(format!(
+                    "round {round} ({ending:?}) image {i} (image seed {image_seed}): {e}"
+                )),
+            }
+            checked += 1;
+            if bad.is_empty() {
+                std::fs::remove_dir_all(&out).unwrap();
+            }
+        }
+        if !bad.is_empty() {
+            let kept = dir.keep();
+            eprintln!("kept the failing round in {}", kept.display());
+            break;
+        }
+    }
+    eprintln!(
+        "power loss: seed {seed}, {rounds} rounds, {checked} images in {:.1} s; {acked} acknowledged records and {txns} committed transactions checked",
+        t0.elapsed().as_secs_f64()
+    );
+    eprintln!(
+        "{:>6} {:>9} {:>9} {:>9} {:>7} {:>7} {:>9} {:>8}",
+        "sector", "log KiB", "unsynced", "lost", "dropped", "revived", "verified", "open ms"
+    );
+    for (s, open, verified, truncations) in &figures {
+        eprintln!(
+            "{:>6} {:>9.1} {:>9.1} {:>9.1} {:>7} {:>7} {:>9} {:>8.2}{}",
+            s.sector,
+            s.log_bytes as f64 / 1024.0,
+            s.unsynced_log_bytes as f64 / 1024.0,
+            s.lost_log_bytes as f64 / 1024.0,
+            s.dropped,
+            s.resurrected,
+            verified,
+            open.as_secs_f64() * 1e3,
+            if *truncations > 0 { " cut" } else { "" }
+        );
+    }
+    assert!(bad.is_empty(), "seed {seed}: {}", bad.join("\n"));
+    assert!(acked > 0 && txns > 0, "the producers did nothing");
+}
