@@ -314,6 +314,7 @@ pub fn check_for(store: &Store, lives: &[Life], promise: Promise) -> Report {
     }
     check_producers(&log, lives, promise, &mut report);
     check_duplicates(&log, &mut report);
+    // Only a run with exactly-once members has an output to hold to its input.
     if lives.iter().any(|l| KINDS[l.kind] == "eos") {
         check_eos_output(&log, &mut report);
     }
@@ -723,6 +724,8 @@ mod tests {
         let clean = check(
             &store,
             &[
+                // An exactly-once member took part: its output is checked.
+                life(3, &[]),
                 life(0, &s(&["ack 0 0 0", "ack 0 1 1"])),
                 life(
                     2,
@@ -749,6 +752,7 @@ mod tests {
         let bad = check(
             &store,
             &[
+                life(3, &[]),
                 // Acknowledged at another record's offset, and past the end (lost, with
                 // the exactly-once output's missing input).
                 life(0, &s(&["ack 0 1 0", "ack 0 2 7"])),
@@ -782,5 +786,75 @@ mod tests {
         assert_eq!(c.skipped, 3, "{bad}");
         assert_eq!(c.unexpected_exits, 1, "{bad}");
         assert_eq!(c.reordered, 1, "{bad}");
+    }
+
+    /// After a power loss only what was acknowledged as synced must be there: a
+    /// missing record of an `acks=written` life or of an uncommitted transaction is
+    /// no loss, one of an `acks=synced` life or of a committed transaction is; a
+    /// transaction with a visible and a missing record is torn either way.
+    #[test]
+    fn a_power_loss_is_held_to_what_was_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        for (topic, partitions) in TOPICS {
+            store
+                .create_topic(topic, partitions, TopicConfig::default())
+                .unwrap();
+        }
+        let plain = writer_id(0, 0, 0);
+        let (k0, v0) = (payload::key(plain, 0), payload::value(plain, 0, 40));
+        let p = store.partition("plain", 0).unwrap();
+        p.append(&[Record::keyed(&k0, &v0)]).unwrap();
+        // Two committed transactions in tx-0: seq 0 at @0 and seq 2 at @2.
+        let txn = writer_id(2, 0, 0);
+        let producer = Producer::new(
+            &store,
+            ProducerConfig::from_pairs([("transactional.id", "tx-0")]).unwrap(),
+        )
+        .unwrap();
+        producer.init_transactions().unwrap();
+        for seq in [0, 2] {
+            let (k, v) = (payload::key(txn, seq), payload::value(txn, seq, 40));
+            producer.begin_transaction().unwrap();
+            producer
+                .send(ProducerRecord::new("tx", &v).key(&k).partition(0))
+                .unwrap();
+            producer.commit_transaction().unwrap();
+        }
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let lives = [
+            // Synced: seq 1 at @5 is lost.
+            life(0, &s(&["acks synced", "ack 0 0 0", "ack 0 1 5"])),
+            // Written: seq 0 at @9 may be gone.
+            Life {
+                id: 1,
+                ..life(0, &s(&["acks written", "ack 0 0 9"]))
+            },
+            life(
+                2,
+                &s(&[
+                    "acks synced",
+                    // Committed, seq 1 missing from tx-1: lost, and torn.
+                    "begin 0 0",
+                    "ack 0 0 0",
+                    "ack 1 1 0",
+                    "committing 0",
+                    "committed 0",
+                    // Its commit never returned, seq 3 missing: torn, not lost.
+                    "begin 1 2",
+                    "ack 0 2 2",
+                    "ack 1 3 7",
+                    "committing 1",
+                ]),
+            ),
+        ];
+        let after_power_loss = check_for(&store, &lives, Promise::PowerLoss);
+        let c = &after_power_loss.counts;
+        assert_eq!(c.lost, 2, "{after_power_loss}");
+        assert_eq!(c.torn_transactions, 2, "{after_power_loss}");
+        assert_eq!(c.different_value, 0, "{after_power_loss}");
+        let after_kill = check(&store, &lives);
+        assert_eq!(after_kill.counts.lost, 4, "{after_kill}");
+        assert_eq!(after_kill.counts.torn_transactions, 2, "{after_kill}");
     }
 }
