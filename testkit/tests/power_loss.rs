@@ -17,7 +17,8 @@
 //! More rounds and images:
 //!
 //! ```text
-//! ONCELOG_POWER_LOSS_ROUNDS=10 ONCELOG_POWER_LOSS_IMAGES=40 cargo test --release -p oncelog-testkit --test power_loss -- --nocapture
+//! ONCELOG_POWER_LOSS_ROUNDS=10 ONCELOG_POWER_LOSS_IMAGES=40 ONCELOG_POWER_LOSS_RUN_MS=5000 \
+//!     cargo test --release -p oncelog-testkit --test power_loss -- --nocapture
 //! ```
 
 mod common;
@@ -165,7 +166,8 @@ fn workload(
         })
         .collect();
     let mut lives = Vec::new();
-    let run = Duration::from_millis(rng.range(1500, 3000));
+    let ms = env_or("ONCELOG_POWER_LOSS_RUN_MS", 1500) as u64;
+    let run = Duration::from_millis(rng.range(ms, 2 * ms));
     if rng.chance(50) {
         std::thread::sleep(run / 2);
         let r = &mut running[rng.range(0, CAST.len() as u64 - 1) as usize];
@@ -301,16 +303,86 @@ fn plant_loss(image: &Path) {
     }
 }
 
+/// What one image measured.
+struct Figure {
+    ending: Ending,
+    stats: ImageStats,
+    open: Duration,
+    /// Batches recovery verified (CRC) in all partitions.
+    verified: u64,
+    /// Whether recovery cut a torn tail somewhere.
+    cut: bool,
+    /// Data records in the topics after the power loss.
+    records: u64,
+}
+
+/// Prints one line per image and, per ending, the means: the open time and the
+/// batches recovery verified against the log's size and its unsynced tail.
+fn print_figures(figures: &[Figure]) {
+    eprintln!(
+        "{:>10} {:>6} {:>9} {:>8} {:>9} {:>9} {:>7} {:>7} {:>9} {:>8}",
+        "ending",
+        "sector",
+        "log KiB",
+        "records",
+        "unsynced",
+        "lost",
+        "dropped",
+        "revived",
+        "verified",
+        "open ms"
+    );
+    for f in figures {
+        let s = &f.stats;
+        eprintln!(
+            "{:>10} {:>6} {:>9.1} {:>8} {:>9.1} {:>9.1} {:>7} {:>7} {:>9} {:>8.2}{}",
+            format!("{:?}", f.ending),
+            s.sector,
+            s.log_bytes as f64 / 1024.0,
+            f.records,
+            s.unsynced_log_bytes as f64 / 1024.0,
+            s.lost_log_bytes as f64 / 1024.0,
+            s.dropped,
+            s.resurrected,
+            f.verified,
+            f.open.as_secs_f64() * 1e3,
+            if f.cut { " cut" } else { "" }
+        );
+    }
+    for ending in [Ending::InFlight, Ending::AfterClose] {
+        let these: Vec<&Figure> = figures.iter().filter(|f| f.ending == ending).collect();
+        if these.is_empty() {
+            continue;
+        }
+        let n = these.len() as f64;
+        let mean = |g: &dyn Fn(&Figure) -> f64| these.iter().map(|f| g(f)).sum::<f64>() / n;
+        let mut opens: Vec<f64> = these.iter().map(|f| f.open.as_secs_f64() * 1e3).collect();
+        opens.sort_by(f64::total_cmp);
+        eprintln!(
+            "{ending:?}: {} images; means: log {:.0} KiB, {:.0} records, unsynced tail {:.1} KiB, \
+             {:.0} batches verified, tail cut in {:.0}% ; open {:.1} ms median, {:.1} ms max",
+            these.len(),
+            mean(&|f| f.stats.log_bytes as f64 / 1024.0),
+            mean(&|f| f.records as f64),
+            mean(&|f| f.stats.unsynced_log_bytes as f64 / 1024.0),
+            mean(&|f| f.verified as f64),
+            mean(&|f| if f.cut { 100.0 } else { 0.0 }),
+            opens[opens.len() / 2],
+            opens[opens.len() - 1],
+        );
+    }
+}
+
 #[test]
 fn a_power_loss_keeps_every_synced_acknowledgement() {
     let rounds = env_or("ONCELOG_POWER_LOSS_ROUNDS", 2);
-    let images = env_or("ONCELOG_POWER_LOSS_IMAGES", 12);
+    let images = env_or("ONCELOG_POWER_LOSS_IMAGES", 10);
     let seed = seed(0x9041_e055);
     let mut rng = XorShift::new(seed);
     let t0 = Instant::now();
     let (mut checked, mut acked, mut acked_synced, mut txns) = (0usize, 0u64, 0u64, 0u64);
     let mut bad: Vec<String> = Vec::new();
-    let mut figures: Vec<(ImageStats, Duration, u64, u64)> = Vec::new();
+    let mut figures: Vec<Figure> = Vec::new();
     for round in 0..rounds {
         let dir = tempfile::tempdir().unwrap();
         let lib = shim::build(dir.path()).expect("the sync journal shim builds");
@@ -379,7 +451,14 @@ fn a_power_loss_keeps_every_synced_acknowledgement() {
                     acked += t.acked.iter().sum::<u64>();
                     acked_synced += synced_acks;
                     txns += t.txns.0;
-                    figures.push((stats, c.open, c.verified_batches, c.truncations));
+                    figures.push(Figure {
+                        ending,
+                        stats,
+                        open: c.open,
+                        verified: c.verified_batches,
+                        cut: c.truncations > 0,
+                        records: t.log_records,
+                    });
                 }
                 Err(e) => bad.push(format!(
                     "round {round} ({ending:?}) image {i} (image seed {image_seed}): {e}"
@@ -402,24 +481,7 @@ fn a_power_loss_keeps_every_synced_acknowledgement() {
         t0.elapsed().as_secs_f64(),
         bad.len()
     );
-    eprintln!(
-        "{:>6} {:>9} {:>9} {:>9} {:>7} {:>7} {:>9} {:>8}",
-        "sector", "log KiB", "unsynced", "lost", "dropped", "revived", "verified", "open ms"
-    );
-    for (s, open, verified, truncations) in &figures {
-        eprintln!(
-            "{:>6} {:>9.1} {:>9.1} {:>9.1} {:>7} {:>7} {:>9} {:>8.2}{}",
-            s.sector,
-            s.log_bytes as f64 / 1024.0,
-            s.unsynced_log_bytes as f64 / 1024.0,
-            s.lost_log_bytes as f64 / 1024.0,
-            s.dropped,
-            s.resurrected,
-            verified,
-            open.as_secs_f64() * 1e3,
-            if *truncations > 0 { " cut" } else { "" }
-        );
-    }
+    print_figures(&figures);
     assert!(bad.is_empty(), "seed {seed}: {}", bad.join("\n"));
     assert!(acked > 0 && txns > 0, "the producers did nothing");
 }
