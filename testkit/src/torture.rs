@@ -4,7 +4,7 @@
 //! instants, restarts them, and hands the histories to [`crate::torture_check`].
 //!
 //! `torture --kind K --id I --life L [--seed S] [--pace-us P] [--acks A]`
-//! (`--acks` for the producing kinds `plain`, `idem` and `txn`), or
+//! (`--acks` for the producing kinds `plain`, `idem`, `txn` and `eos`), or
 //! `torture --kind setup [--segment-bytes B]`, which creates the topics and exits:
 //!
 //! | kind | topic | does |
@@ -84,7 +84,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let mut rng = XorShift::new(seed ^ (u64::from(id) << 32) ^ u64::from(life));
     let pace = Duration::from_micros(args.get_or("pace-us", 2000)?);
     let acks: String = args.get_or("acks", "written".to_string())?;
-    if ["plain", "idem", "txn"].contains(&kind.as_str()) {
+    if ["plain", "idem", "txn", "eos"].contains(&kind.as_str()) {
         say(&format!("acks {acks}"));
     }
     match kind.as_str() {
@@ -93,7 +93,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             producer(&store, k, id, life, &acks, &mut rng, pace)
         }
         "txn" => transactional(&store, id, life, &acks, &mut rng, pace),
-        "eos" => eos_member(&store, id),
+        "eos" => eos_member(&store, id, &acks),
         "reader" => reader(&store, id),
         _ => Err(format!("unknown --kind {kind:?}").into()),
     }
@@ -248,7 +248,7 @@ fn rd_line(topic: &str, partition: u32, offset: i64, key: Option<&[u8]>, value: 
 }
 
 /// An exactly-once consume-transform-produce member of group `eos`, forever.
-fn eos_member(store: &Store, id: u32) -> Result<(), Failure> {
+fn eos_member(store: &Store, id: u32, acks: &str) -> Result<(), Failure> {
     let txn_id = format!("eos-{id}");
     let new_producer = || -> Result<Producer, oncelog::Error> {
         let producer = Producer::new(
@@ -256,6 +256,7 @@ fn eos_member(store: &Store, id: u32) -> Result<(), Failure> {
             ProducerConfig::from_pairs([
                 ("transactional.id", txn_id.as_str()),
                 ("transaction.timeout.ms", "10000"),
+                ("acks", acks),
             ])?,
         )?;
         producer.init_transactions()?;

@@ -29,7 +29,10 @@ use std::time::{Duration, Instant};
 use common::{role, seed, with, Proc};
 use oncelog::record::RecordView;
 use oncelog::txn::Coordinator;
-use oncelog::{AppendOptions, Durability, Producer, ProducerConfig, Record, Store, StoreOptions};
+use oncelog::{
+    AppendOptions, Consumer, ConsumerConfig, Durability, Producer, ProducerConfig, Record, Store,
+    StoreOptions,
+};
 use oncelog_testkit::power_loss::image::{self, ImageStats};
 use oncelog_testkit::power_loss::journal::Journal;
 use oncelog_testkit::power_loss::shim;
@@ -39,15 +42,18 @@ use oncelog_testkit::torture_check::{self, Life, Promise, Report};
 
 const LONG: Duration = Duration::from_secs(60);
 
-/// The producers of a round: (kind index, id, acks). The `written` ones leave an
-/// unsynced tail behind (and are promised nothing by a power loss).
-const CAST: [(usize, u32, &str); 6] = [
+/// The processes of a round: (kind index, id, acks). The `written` producers leave
+/// an unsynced tail behind (and are promised nothing by a power loss); the `eos`
+/// member consumes `tx` in group `eos` and commits its offsets in its output
+/// transactions.
+const CAST: [(usize, u32, &str); 7] = [
     (0, 0, "synced"),
     (1, 0, "synced"),
     (2, 0, "synced"),
     (2, 1, "synced"),
     (0, 1, "written"),
     (1, 1, "written"),
+    (3, 0, "synced"),
 ];
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -223,7 +229,7 @@ fn check_image(dir: &Path, lives: &[Life], promise: Promise) -> Result<Checked, 
     }
     // What a transactional id's next holder and a held-back read_committed reader
     // would do: finish known transactions, abort orphans.
-    for id in ["tx-0", "tx-1"] {
+    for id in ["tx-0", "tx-1", "eos-0"] {
         let producer = Producer::new(
             &store,
             ProducerConfig::from_pairs([("transactional.id", id)]).map_err(|e| e.to_string())?,
@@ -236,11 +242,13 @@ fn check_image(dir: &Path, lives: &[Life], promise: Promise) -> Result<Checked, 
     }
     let coordinator = Coordinator::open(&store, Durability::Synced).map_err(|e| e.to_string())?;
     coordinator.finish_abandoned().map_err(|e| e.to_string())?;
-    for p in 0..2 {
-        let part = store.partition("tx", p).map_err(|e| e.to_string())?;
-        coordinator
-            .abort_orphans(&part)
-            .map_err(|e| format!("abort orphans: {e}"))?;
+    for (topic, partitions) in TOPICS {
+        for p in 0..partitions {
+            let part = store.partition(topic, p).map_err(|e| e.to_string())?;
+            coordinator
+                .abort_orphans(&part)
+                .map_err(|e| format!("abort orphans in {topic}-{p}: {e}"))?;
+        }
     }
     let report = torture_check::check_for(&store, lives, promise);
     // The store takes new synced appends, which read back.
@@ -269,6 +277,24 @@ fn check_image(dir: &Path, lives: &[Life], promise: Promise) -> Result<Checked, 
             }
         }
     }
+    // The consumer group works: a new member takes `tx` over and polls.
+    let mut consumer = Consumer::new(
+        &store,
+        ConsumerConfig::from_pairs([
+            ("group.id", "eos"),
+            ("isolation.level", "read_committed"),
+            ("auto.offset.reset", "earliest"),
+        ])
+        .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    consumer
+        .subscribe(&["tx"])
+        .map_err(|e| format!("subscribe: {e}"))?;
+    consumer
+        .poll(Duration::from_millis(10))
+        .map_err(|e| format!("poll in group eos: {e}"))?;
+    drop(consumer);
     store.close().map_err(|e| e.to_string())?;
     Ok(Checked {
         open,
@@ -381,6 +407,7 @@ fn a_power_loss_keeps_every_synced_acknowledgement() {
     let mut rng = XorShift::new(seed);
     let t0 = Instant::now();
     let (mut checked, mut acked, mut acked_synced, mut txns) = (0usize, 0u64, 0u64, 0u64);
+    let mut eos_inputs = 0u64;
     let mut bad: Vec<String> = Vec::new();
     let mut figures: Vec<Figure> = Vec::new();
     for round in 0..rounds {
@@ -389,12 +416,11 @@ fn a_power_loss_keeps_every_synced_acknowledgement() {
         let (store, journal_dir) = (dir.path().join("store"), dir.path().join("journal"));
         std::fs::create_dir(&store).unwrap();
         std::fs::create_dir(&journal_dir).unwrap();
-        // After a clean close everything acknowledged was synced: the promise of a
-        // kill holds for every producer.
+        // After a clean close everything acknowledged was synced.
         let (ending, promise) = if round % 2 == 0 {
             (Ending::InFlight, Promise::PowerLoss)
         } else {
-            (Ending::AfterClose, Promise::Kill)
+            (Ending::AfterClose, Promise::CleanShutdown)
         };
         let lives = workload(&store, &lib, &journal_dir, ending, &mut rng);
         let synced_acks = lives
@@ -451,6 +477,7 @@ fn a_power_loss_keeps_every_synced_acknowledgement() {
                     acked += t.acked.iter().sum::<u64>();
                     acked_synced += synced_acks;
                     txns += t.txns.0;
+                    eos_inputs += t.eos_inputs;
                     figures.push(Figure {
                         ending,
                         stats,
@@ -477,11 +504,83 @@ fn a_power_loss_keeps_every_synced_acknowledgement() {
     }
     eprintln!(
         "power loss: seed {seed}, {rounds} rounds, {checked} images in {:.1} s; checked {acked} acknowledged records \
-         ({acked_synced} with acks=synced) and {txns} committed transactions; anomalies: {}",
+         ({acked_synced} with acks=synced), {txns} committed transactions and {eos_inputs} input records \
+         below the exactly-once member's committed offsets; anomalies: {}",
         t0.elapsed().as_secs_f64(),
         bad.len()
     );
     print_figures(&figures);
     assert!(bad.is_empty(), "seed {seed}: {}", bad.join("\n"));
     assert!(acked > 0 && txns > 0, "the producers did nothing");
+}
+
+/// The flusher moves the recovery point to the end of the active segment; the next
+/// append rolls exactly there. Recovery then trusts the sealed segment without
+/// walking it: its `.txnindex` (and indexes) must have been synced with the
+/// recovery point, or, in the image that keeps only what was synced, the aborted
+/// transaction's record becomes visible to read_committed readers.
+#[test]
+fn a_recovery_point_on_a_segment_boundary_keeps_aborted_transactions_aborted() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = shim::build(dir.path()).expect("the sync journal shim builds");
+    let (store, journal_dir) = (dir.path().join("store"), dir.path().join("journal"));
+    std::fs::create_dir(&store).unwrap();
+    std::fs::create_dir(&journal_dir).unwrap();
+    let mut cmd = role("roll-at-checkpoint", &store, "t");
+    cmd.env("LD_PRELOAD", &lib)
+        .env(shim::JOURNAL_ENV, &journal_dir);
+    let mut p = Proc::spawn("roll-at-checkpoint", cmd);
+    let (status, lines) = p.finish(LONG);
+    assert!(status.success(), "{lines:?} {}", p.stderr());
+    let field = |prefix: &str| -> i64 {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {lines:?}"))
+    };
+    let (aborted, checkpoint, rolled) = (field("aborted "), field("checkpoint "), field("rolled "));
+    assert_eq!(rolled, checkpoint, "the roll lands on the recovery point");
+
+    let journal = Journal::read(&journal_dir).unwrap();
+    // Exactly what was synced, and 40 images that keep some of the rest.
+    let durable = dir.path().join("durable");
+    image::build_durable(&store, &journal, &durable).unwrap();
+    check_aborted_stays_aborted(&durable, aborted, rolled);
+    for seed in 0..40 {
+        let out = dir.path().join(format!("image-{seed}"));
+        image::build(&store, &journal, &out, &mut XorShift::new(seed)).unwrap();
+        check_aborted_stays_aborted(&out, aborted, rolled);
+    }
+}
+
+fn check_aborted_stays_aborted(image: &Path, aborted: i64, rolled: i64) {
+    let store = Store::open(image, StoreOptions::default()).unwrap();
+    let part = store.partition("t", 0).unwrap();
+    assert!(
+        part.end_offset() > rolled,
+        "{}: the synced records survive",
+        image.display()
+    );
+    let mut raw = part.reader(aborted).unwrap();
+    let b = raw
+        .next_batch()
+        .unwrap()
+        .expect("the aborted record is in the log");
+    assert_eq!(b.header().base_offset, aborted);
+    let mut rc = part.reader(0).unwrap().read_committed(true);
+    while let Some(b) = rc.next_batch().unwrap() {
+        if b.header().is_control() {
+            continue;
+        }
+        for r in b.records() {
+            let r = r.unwrap();
+            assert_ne!(
+                r.offset,
+                aborted,
+                "{}: read_committed returns the aborted transaction's record",
+                image.display()
+            );
+        }
+    }
 }

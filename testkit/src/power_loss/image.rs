@@ -61,6 +61,28 @@ pub fn build(
         journal,
         rng,
         stats: &mut stats,
+        durable_only: false,
+    };
+    b.dir(Some(live), &root, out)?;
+    Ok(stats)
+}
+
+/// Builds in `out` the image that keeps exactly what the syncs made durable and
+/// nothing else: the entries of each directory's last sync, the content of each
+/// file's last sync (empty if never synced). One of the images [`build`] can
+/// make, chosen on purpose.
+pub fn build_durable(live: &Path, journal: &Journal, out: &Path) -> io::Result<ImageStats> {
+    let mut stats = ImageStats {
+        sector: 512,
+        ..ImageStats::default()
+    };
+    let root = file_id(&std::fs::symlink_metadata(live)?);
+    let mut rng = XorShift::new(1);
+    let mut b = Builder {
+        journal,
+        rng: &mut rng,
+        stats: &mut stats,
+        durable_only: true,
     };
     b.dir(Some(live), &root, out)?;
     Ok(stats)
@@ -70,6 +92,8 @@ struct Builder<'a> {
     journal: &'a Journal,
     rng: &'a mut XorShift,
     stats: &'a mut ImageStats,
+    /// Keep only what was synced (no random choices).
+    durable_only: bool,
 }
 
 impl Builder<'_> {
@@ -84,6 +108,10 @@ impl Builder<'_> {
         let names: BTreeSet<&String> = now.keys().chain(synced.keys()).collect();
         for name in names {
             let chosen = match (synced.get(name), now.get(name)) {
+                (s, n) if self.durable_only => {
+                    self.stats.dropped += usize::from(n.is_some() && s != n);
+                    s
+                }
                 (Some(s), Some(n)) if s == n => Some(s),
                 (Some(s), Some(n)) => {
                     // Replaced since the directory's last sync: old or new.
@@ -134,7 +162,10 @@ impl Builder<'_> {
             Some(path) => std::fs::read(path).ok(),
             None => None,
         };
-        let current = current.unwrap_or_else(|| synced.clone());
+        let current = match current {
+            Some(c) if !self.durable_only => c,
+            _ => synced.clone(),
+        };
         let crash = crash_content(&synced, &current, self.stats.sector, self.rng);
         if name.ends_with(".log") {
             self.stats.unsynced_log_bytes += crash.unsynced;

@@ -15,6 +15,7 @@
  *                                        (kind f or d) at the directory's last sync
  *   unmodelled                           one line per sync call the model does not
  *                                        cover (msync, sync_file_range, sync, syncfs)
+ *   trace                                "<pid> <journal file> <path>" per sync, in order
  *
  * Built by the power-loss test with gcc; not part of any shipped library.
  */
@@ -134,6 +135,27 @@ static int list_dir(int fd, int out) {
     return rc;
 }
 
+/* Appends "<pid> <journal file> <path of fd>" to <journal>/trace: which process
+ * synced what, in order, for reading a failing run. Under the journal lock. */
+static void trace(const char *dir, int fd, const char *final) {
+    char path[4096], self[64], target[4096];
+    snprintf(path, sizeof path, "%s/trace", dir);
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(self, target, sizeof target - 1);
+    target[n < 0 ? 0 : n] = '\0';
+    int out = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out < 0) {
+        return;
+    }
+    const char *name = strrchr(final, '/');
+    char line[8400];
+    int len = snprintf(line, sizeof line, "%d %s %s\n", (int)getpid(), name ? name + 1 : final, target);
+    if (len > 0 && (size_t)len < sizeof line) {
+        (void)write_all(out, line, (size_t)len);
+    }
+    close(out);
+}
+
 /* Records what a sync of fd makes durable. Failures are reported on stderr and
  * leave the journal as it was: the test then finds less durable than promised,
  * never more. */
@@ -173,6 +195,8 @@ static void record(int fd) {
     if (rc != 0) {
         fprintf(stderr, "sync_journal: cannot record %s: %s\n", final, strerror(errno));
         unlink(tmp);
+    } else {
+        trace(dir, fd, final);
     }
     close(lfd); /* releases the flock */
     errno = saved;
