@@ -1,23 +1,30 @@
 //! Simulated power loss. Producers acknowledging with `acks=synced` — plain,
-//! idempotent, and transactional over two partitions — run as real processes with
-//! the sync-journal shim preloaded (`oncelog_testkit::power_loss`), which copies
-//! each file and directory just before every `fsync`/`fdatasync` of it. Then every
-//! process is killed at once: the machine "loses power". From the journal and the
-//! files as the processes left them, crash images are built (unsynced sectors
-//! reach the disk or not, unsynced directory entries appear or vanish, control
-//! blocks included) and each is opened by this process, which never had the shim:
+//! idempotent, and transactional over two partitions — an exactly-once member
+//! transforming the transactional output, and two `acks=written` producers run as
+//! real processes with the sync-journal shim preloaded
+//! (`oncelog_testkit::power_loss`), which copies each file and directory just
+//! before every `fsync`/`fdatasync` of it. Then every process is killed at once and
+//! the machine "loses power" (in every other round, only after a process opened and
+//! closed the store cleanly). From the journal and the files as the processes left
+//! them, crash images are built (unsynced sectors reach the disk or not, unsynced
+//! directory entries appear or vanish, control blocks included) and each is opened
+//! by this process, which never had the shim:
 //!
 //! * every record acknowledged with `acks=synced` is at its offset with its bytes;
 //! * every transaction whose commit returned is visible to read_committed, whole;
 //!   no transaction is visible in part; nothing aborted is visible;
+//! * the exactly-once output matches the committed offsets, which cover every
+//!   acknowledged offset commit;
 //! * every batch reads back with its CRC, and the store takes new synced appends.
 //!
-//! Open time is reported against the unsynced tail (never asserted).
+//! Open time and the batches recovery verified are reported against the log and
+//! its unsynced tail (never asserted). Also: a recovery point that lands on a
+//! segment boundary (a regression test).
 //!
-//! More rounds and images:
+//! More rounds and images, and longer workloads:
 //!
 //! ```text
-//! ONCELOG_POWER_LOSS_ROUNDS=10 ONCELOG_POWER_LOSS_IMAGES=40 ONCELOG_POWER_LOSS_RUN_MS=5000 \
+//! ONCELOG_POWER_LOSS_ROUNDS=6 ONCELOG_POWER_LOSS_IMAGES=10 ONCELOG_POWER_LOSS_RUN_MS=6000 \
 //!     cargo test --release -p oncelog-testkit --test power_loss -- --nocapture
 //! ```
 
