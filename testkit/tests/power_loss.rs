@@ -18,8 +18,7 @@
 //! * every batch reads back with its CRC, and the store takes new synced appends.
 //!
 //! Open time and the batches recovery verified are reported against the log and
-//! its unsynced tail (never asserted). Also: a recovery point that lands on a
-//! segment boundary (a regression test).
+//! its unsynced tail (never asserted).
 //!
 //! More rounds and images, and longer workloads:
 //!
@@ -519,75 +518,4 @@ fn a_power_loss_keeps_every_synced_acknowledgement() {
     print_figures(&figures);
     assert!(bad.is_empty(), "seed {seed}: {}", bad.join("\n"));
     assert!(acked > 0 && txns > 0, "the producers did nothing");
-}
-
-/// The flusher moves the recovery point to the end of the active segment; the next
-/// append rolls exactly there. Recovery then trusts the sealed segment without
-/// walking it: its `.txnindex` (and indexes) must have been synced with the
-/// recovery point, or, in the image that keeps only what was synced, the aborted
-/// transaction's record becomes visible to read_committed readers.
-#[test]
-fn a_recovery_point_on_a_segment_boundary_keeps_aborted_transactions_aborted() {
-    let dir = tempfile::tempdir().unwrap();
-    let lib = shim::build(dir.path()).expect("the sync journal shim builds");
-    let (store, journal_dir) = (dir.path().join("store"), dir.path().join("journal"));
-    std::fs::create_dir(&store).unwrap();
-    std::fs::create_dir(&journal_dir).unwrap();
-    let mut cmd = role("roll-at-checkpoint", &store, "t");
-    cmd.env("LD_PRELOAD", &lib)
-        .env(shim::JOURNAL_ENV, &journal_dir);
-    let mut p = Proc::spawn("roll-at-checkpoint", cmd);
-    let (status, lines) = p.finish(LONG);
-    assert!(status.success(), "{lines:?} {}", p.stderr());
-    let field = |prefix: &str| -> i64 {
-        lines
-            .iter()
-            .find_map(|l| l.strip_prefix(prefix))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {prefix:?} line in {lines:?}"))
-    };
-    let (aborted, checkpoint, rolled) = (field("aborted "), field("checkpoint "), field("rolled "));
-    assert_eq!(rolled, checkpoint, "the roll lands on the recovery point");
-
-    let journal = Journal::read(&journal_dir).unwrap();
-    // Exactly what was synced, and 40 images that keep some of the rest.
-    let durable = dir.path().join("durable");
-    image::build_durable(&store, &journal, &durable).unwrap();
-    check_aborted_stays_aborted(&durable, aborted, rolled);
-    for seed in 0..40 {
-        let out = dir.path().join(format!("image-{seed}"));
-        image::build(&store, &journal, &out, &mut XorShift::new(seed)).unwrap();
-        check_aborted_stays_aborted(&out, aborted, rolled);
-    }
-}
-
-fn check_aborted_stays_aborted(image: &Path, aborted: i64, rolled: i64) {
-    let store = Store::open(image, StoreOptions::default()).unwrap();
-    let part = store.partition("t", 0).unwrap();
-    assert!(
-        part.end_offset() > rolled,
-        "{}: the synced records survive",
-        image.display()
-    );
-    let mut raw = part.reader(aborted).unwrap();
-    let b = raw
-        .next_batch()
-        .unwrap()
-        .expect("the aborted record is in the log");
-    assert_eq!(b.header().base_offset, aborted);
-    let mut rc = part.reader(0).unwrap().read_committed(true);
-    while let Some(b) = rc.next_batch().unwrap() {
-        if b.header().is_control() {
-            continue;
-        }
-        for r in b.records() {
-            let r = r.unwrap();
-            assert_ne!(
-                r.offset,
-                aborted,
-                "{}: read_committed returns the aborted transaction's record",
-                image.display()
-            );
-        }
-    }
 }
