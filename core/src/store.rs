@@ -614,20 +614,28 @@ fn shut_down_partition(dir: &Path) -> Result<()> {
     let end_pos = tail.end_position.load(Ordering::Acquire);
     let end = tail.end_offset.load(Ordering::Acquire);
     let synced = block.sync.synced_offset.load(Ordering::Acquire);
+    let rp = crate::log::checkpoint::read(dir).ok().flatten();
+    // Moving the recovery point to the end makes recovery trust every file below
+    // it: those must be durable, even when the data itself is already synced.
+    let moving = rp != Some(end);
+    let rp = rp.unwrap_or(0);
     let sync_file = |path: &Path| -> Result<()> {
-        if synced < end {
+        if synced < end || moving {
             ofs::sync_data(&ofs::open_rw(path, false)?, path)?;
         }
         Ok(())
     };
     // Sealed segments the flusher may not have reached yet.
     let bases = segment::list_bases(dir, segment::LOG_EXT)?;
-    let first = bases.partition_point(|b| *b <= synced).saturating_sub(1);
+    let first = bases
+        .partition_point(|b| *b <= synced.min(rp))
+        .saturating_sub(1);
     for &b in bases[first..].iter().filter(|b| **b < base) {
         for ext in [
             segment::LOG_EXT,
             segment::INDEX_EXT,
             segment::TIME_INDEX_EXT,
+            segment::TXN_INDEX_EXT,
         ] {
             sync_file(&segment::file_path(dir, b, ext))?;
         }
@@ -647,7 +655,7 @@ fn shut_down_partition(dir: &Path) -> Result<()> {
             .map_err(|e| Error::io("truncate", &path, e))?;
         sync_file(&path)?;
     }
-    if crate::log::checkpoint::read(dir).ok().flatten() != Some(end) {
+    if moving {
         crate::log::checkpoint::write(dir, end)?;
     }
     // Anyone who still attaches to this block (it should be rebuilt first) must not

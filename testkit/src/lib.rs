@@ -14,6 +14,9 @@
 //!   checker that counts anomalies in the histories and the final log.
 //! * [`hostile`]: the roles of the hostile-use tests (files changed under a running
 //!   store, retention under a consumer, a jumped clock, too few descriptors).
+//! * [`power_loss`]: simulated power loss: a shim that journals what each sync made
+//!   durable, and crash images built from that journal (checked with
+//!   [`torture_check::Promise::PowerLoss`]).
 //! * [`harness`]: the parent's side: child processes that are killed when a test
 //!   fails, their output lines, and checks of a partition against acknowledgements.
 //! * [`args`], [`rng`]: hand-rolled argument parsing and a seeded xorshift PRNG
@@ -25,6 +28,7 @@ pub mod args;
 pub mod harness;
 pub mod hostile;
 pub mod payload;
+pub mod power_loss;
 pub mod rng;
 pub mod roles;
 pub mod torture;

@@ -15,6 +15,7 @@
 //! | `txn-hold` | `sent` after sending `--count` records in a transaction (over every partition with `--spread`); with `--commit`, `committing` and then (unless killed) `committed`; without, it waits to be killed |
 //! | `group-transform` | `ready`, then `committed <count>` after each transaction (`refused <kind>` for one whose offsets were refused; `stalling`/`resumed` around a stall); runs until killed |
 //! | `produce-limited` | `ready`, then `ok <seq> <offset>` or `err <seq> <kind>` per record (delivery reports), `done` |
+//! | `roll-at-checkpoint` | `aborted <offset>` (an aborted transaction's record), `checkpoint <offset>` once the recovery point reached the end, `rolled <offset>` after a record that rolls the segment there, `done` after closing the store (topic created with 4 KiB segments) |
 //! | `torture` | see [`crate::torture`]: a history line per send, acknowledgement, poll and transaction outcome |
 //! | `follow` | as `read`, plus `batch <base> <last> <digest of its bytes>` before each batch's records, `jump <from> <to>` after each `offset_out_of_range`; ends with `done <count> <jumps> <sequence digest>` |
 //!
@@ -149,6 +150,7 @@ pub fn run(name: &str, args: &Args) -> RoleResult {
         "group-transform" => group_transform(args),
         "produce-limited" => produce_limited(args),
         "torture" => crate::torture::run(args),
+        "roll-at-checkpoint" => roll_at_checkpoint(args),
         _ => crate::hostile::run(name, args)
             .unwrap_or_else(|| Err(format!("unknown subcommand {name:?}").into())),
     }
@@ -831,6 +833,69 @@ fn produce_limited(args: &Args) -> RoleResult {
             }
         }
     }
+    say("done");
+    Ok(())
+}
+
+/// Makes the recovery point land exactly on a segment boundary: an aborted
+/// transaction and a few records in partition 0 of a new topic with 4 KiB segments,
+/// a sync, a wait until the flusher moved the recovery point to the end, then a
+/// record too big for the rest of the segment, which rolls it there. Closes the
+/// store (a clean shutdown, being the only process).
+fn roll_at_checkpoint(args: &Args) -> RoleResult {
+    let path = args.str("store")?;
+    let topic = args.str("topic")?;
+    let store = Store::open(path, StoreOptions::default())?;
+    let config = oncelog::TopicConfig {
+        segment_bytes: 4096,
+        ..oncelog::TopicConfig::default()
+    };
+    store.create_topic(topic, 1, config)?;
+    let producer = Producer::new(
+        &store,
+        ProducerConfig::from_pairs([("transactional.id", "roll-at-checkpoint")])?,
+    )?;
+    producer.init_transactions()?;
+    producer.begin_transaction()?;
+    producer.send(ProducerRecord::new(topic, b"aborted").partition(0))?;
+    producer.flush()?;
+    let aborted = producer
+        .poll()
+        .into_iter()
+        .find_map(|r| r.result.ok())
+        .ok_or_else(|| "no delivery report for the aborted record".to_string())?;
+    producer.abort_transaction()?;
+    say(&format!("aborted {aborted}"));
+    let p = store.partition(topic, 0)?;
+    let filler = vec![b'f'; 100];
+    for _ in 0..10 {
+        p.append(&[Record::value(&filler)])?;
+    }
+    p.sync()?;
+    let end = p.end_offset();
+    let checkpoint = std::path::Path::new(path)
+        .join(format!("{topic}-0"))
+        .join("recovery.checkpoint");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&checkpoint)
+        .ok()
+        .and_then(|t| t.lines().nth(1).and_then(|l| l.parse::<i64>().ok()))
+        != Some(end)
+    {
+        if Instant::now() > deadline {
+            return Err("the recovery point did not reach the end"
+                .to_string()
+                .into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    say(&format!("checkpoint {end}"));
+    let big = vec![b'b'; 3000];
+    let info = p.append(&[Record::value(&big)])?;
+    say(&format!("rolled {}", info.base_offset));
+    drop(p);
+    producer.close()?;
+    store.close()?;
     say("done");
     Ok(())
 }

@@ -3,7 +3,9 @@
 //! The parent (`tests/torture.rs`) kills these processes with SIGKILL at random
 //! instants, restarts them, and hands the histories to [`crate::torture_check`].
 //!
-//! `torture --kind K --id I --life L [--seed S] [--pace-us P] [--acks A]`:
+//! `torture --kind K --id I --life L [--seed S] [--pace-us P] [--acks A]`
+//! (`--acks` for the producing kinds `plain`, `idem`, `txn` and `eos`), or
+//! `torture --kind setup [--segment-bytes B]`, which creates the topics and exits:
 //!
 //! | kind | topic | does |
 //! | --- | --- | --- |
@@ -27,7 +29,11 @@
 //!   `committed <n>` per transaction, `rewind` after an abort and
 //!   `seek_to_committed`;
 //! * `reader`: `rd <topic> <partition> <offset> <digest>` per polled record;
-//! * all: `ready` once set up, `err <kind> <message>` before a failure exit.
+//! * all: `ready` once set up, `err <kind> <message>` before a failure exit;
+//!   producing kinds print `acks <level>` first.
+//!
+//! `torture --kind close` opens the store and closes it (a clean shutdown if it is
+//! the last process out).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -65,22 +71,45 @@ pub const TOPICS: [(&str, u32); 4] = [
 pub fn run(args: &Args) -> Result<(), Failure> {
     let store = Store::open(args.str("store")?, StoreOptions::default())?;
     let kind: String = args.get("kind")?;
+    if kind == "setup" {
+        return setup(&store, args.get_or("segment-bytes", 256 * 1024)?);
+    }
+    if kind == "close" {
+        say("ready");
+        return Ok(store.close()?);
+    }
     let id: u32 = args.get("id")?;
     let life: u32 = args.get("life")?;
     let seed: u64 = args.get_or("seed", 1)?;
     let mut rng = XorShift::new(seed ^ (u64::from(id) << 32) ^ u64::from(life));
     let pace = Duration::from_micros(args.get_or("pace-us", 2000)?);
     let acks: String = args.get_or("acks", "written".to_string())?;
+    if ["plain", "idem", "txn", "eos"].contains(&kind.as_str()) {
+        say(&format!("acks {acks}"));
+    }
     match kind.as_str() {
         "plain" | "idem" => {
             let k = if kind == "plain" { 0 } else { 1 };
             producer(&store, k, id, life, &acks, &mut rng, pace)
         }
-        "txn" => transactional(&store, id, life, &mut rng, pace),
-        "eos" => eos_member(&store, id),
+        "txn" => transactional(&store, id, life, &acks, &mut rng, pace),
+        "eos" => eos_member(&store, id, &acks),
         "reader" => reader(&store, id),
         _ => Err(format!("unknown --kind {kind:?}").into()),
     }
+}
+
+/// Creates the [`TOPICS`] with segments of `segment_bytes`.
+fn setup(store: &Store, segment_bytes: u64) -> Result<(), Failure> {
+    for (topic, partitions) in TOPICS {
+        let config = oncelog::TopicConfig {
+            segment_bytes,
+            ..oncelog::TopicConfig::default()
+        };
+        store.create_topic(topic, partitions, config)?;
+    }
+    say("ready");
+    Ok(())
 }
 
 fn record(writer: u32, seq: u64, rng: &mut XorShift) -> (Vec<u8>, Vec<u8>) {
@@ -160,6 +189,7 @@ fn transactional(
     store: &Store,
     id: u32,
     life: u32,
+    acks: &str,
     rng: &mut XorShift,
     pace: Duration,
 ) -> Result<(), Failure> {
@@ -169,6 +199,7 @@ fn transactional(
         ProducerConfig::from_pairs([
             ("transactional.id", txn_id.as_str()),
             ("transaction.timeout.ms", "10000"),
+            ("acks", acks),
         ])?,
     )?;
     producer.init_transactions()?;
@@ -217,7 +248,7 @@ fn rd_line(topic: &str, partition: u32, offset: i64, key: Option<&[u8]>, value: 
 }
 
 /// An exactly-once consume-transform-produce member of group `eos`, forever.
-fn eos_member(store: &Store, id: u32) -> Result<(), Failure> {
+fn eos_member(store: &Store, id: u32, acks: &str) -> Result<(), Failure> {
     let txn_id = format!("eos-{id}");
     let new_producer = || -> Result<Producer, oncelog::Error> {
         let producer = Producer::new(
@@ -225,6 +256,7 @@ fn eos_member(store: &Store, id: u32) -> Result<(), Failure> {
             ProducerConfig::from_pairs([
                 ("transactional.id", txn_id.as_str()),
                 ("transaction.timeout.ms", "10000"),
+                ("acks", acks),
             ])?,
         )?;
         producer.init_transactions()?;

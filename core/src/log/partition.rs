@@ -1026,16 +1026,26 @@ impl PartitionLog {
                 first = first.min(list.find(rp).unwrap_or(0));
             }
             for entry in &list.segments[first..] {
-                if entry.sealed.is_none() {
+                let active = entry.sealed.is_none();
+                if active {
                     let seg = list.active_seg();
                     self.sync_or_poison(seg.log_file()?, seg.log_path())?;
-                    continue;
+                    if !force_checkpoint {
+                        continue;
+                    }
                 }
-                for ext in [
-                    segment::LOG_EXT,
+                // Indexes with the `.txnindex`: recovery trusts the `.txnindex` of
+                // every segment before the recovery point (read_committed readers skip
+                // aborted batches by it). The active segment's too when the point
+                // moves: it may land on this segment's end, the next segment's base
+                // once it rolls, and then recovery does not walk this segment.
+                let indexes = [
                     segment::INDEX_EXT,
                     segment::TIME_INDEX_EXT,
-                ] {
+                    segment::TXN_INDEX_EXT,
+                ];
+                let log = (!active).then_some(segment::LOG_EXT);
+                for ext in log.into_iter().chain(indexes) {
                     let path = segment::file_path(&self.dir, entry.base, ext);
                     // Gone means deleted by retention meanwhile: nothing to sync.
                     if let Some(file) = crate::fs::open_for_sync(&path)? {

@@ -325,12 +325,15 @@ pub fn recover(p: &RecoveryParams<'_>, block: &ControlBlock) -> Result<RecoveryR
             .len();
         let (walked_to, next_offset, end) =
             reindex_sealed(p, base, log_len, recovery_point, &mut report, &mut replay)?;
+        // A segment whose batches reach the next one's base is whole: bytes after
+        // them are the rest of a roll's trim that a power cut undid (zeros or stale
+        // bytes, already cut off by the walk), not a torn tail.
         let broken = match end {
+            _ if next_offset == stop => None,
             WalkEnd::Invalid { reason } => Some(reason),
-            WalkEnd::Complete if walked_to < log_len || next_offset != stop => Some(format!(
+            WalkEnd::Complete => Some(format!(
                 "segment ends at offset {next_offset}, the next one starts at {stop}"
             )),
-            WalkEnd::Complete => None,
         };
         if let Some(reason) = broken {
             lost_below_recovery_point(dir, base, next_offset, recovery_point)?;
