@@ -15,7 +15,10 @@ fn segment_logs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     logs
 }
 
-fn untrimmed_first_segment_keeps_later_ones(tail: u8) {
+/// `keep_checkpoint`: the recovery point (past the first segment, after a clean
+/// close) stays, as after a power cut that spared it; the first segment then fails
+/// its trusted-segment check and is walked below the recovery point.
+fn untrimmed_first_segment_keeps_later_ones(tail: u8, keep_checkpoint: bool) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let config = TopicConfig {
@@ -45,7 +48,9 @@ fn untrimmed_first_segment_keeps_later_ones(tail: u8) {
     let mut bytes = std::fs::read(first).unwrap();
     bytes.resize(4096, tail);
     std::fs::write(first, &bytes).unwrap();
-    std::fs::remove_file(part.join("recovery.checkpoint")).unwrap();
+    if !keep_checkpoint {
+        std::fs::remove_file(part.join("recovery.checkpoint")).unwrap();
+    }
 
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let p = store.partition("t", 0).unwrap();
@@ -67,10 +72,16 @@ fn untrimmed_first_segment_keeps_later_ones(tail: u8) {
 
 #[test]
 fn an_untrimmed_zero_tail_keeps_later_segments() {
-    untrimmed_first_segment_keeps_later_ones(0);
+    untrimmed_first_segment_keeps_later_ones(0, false);
 }
 
 #[test]
 fn an_untrimmed_stale_tail_keeps_later_segments() {
-    untrimmed_first_segment_keeps_later_ones(0xab);
+    untrimmed_first_segment_keeps_later_ones(0xab, false);
+}
+
+#[test]
+fn an_untrimmed_tail_below_the_recovery_point_is_not_taken_for_lost_records() {
+    untrimmed_first_segment_keeps_later_ones(0, true);
+    untrimmed_first_segment_keeps_later_ones(0xab, true);
 }

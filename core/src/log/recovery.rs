@@ -323,8 +323,15 @@ pub fn recover(p: &RecoveryParams<'_>, block: &ControlBlock) -> Result<RecoveryR
         let log_len = std::fs::metadata(segment::file_path(dir, base, LOG_EXT))
             .map_err(|e| Error::io("stat", dir, e))?
             .len();
-        let (walked_to, next_offset, end) =
-            reindex_sealed(p, base, log_len, recovery_point, &mut report, &mut replay)?;
+        let (walked_to, next_offset, end) = reindex_sealed(
+            p,
+            base,
+            stop,
+            log_len,
+            recovery_point,
+            &mut report,
+            &mut replay,
+        )?;
         // A segment whose batches reach the next one's base is whole: bytes after
         // them are the rest of a roll's trim that a power cut undid (zeros or stale
         // bytes, already cut off by the walk), not a torn tail.
@@ -378,10 +385,12 @@ fn lost_below_recovery_point(dir: &Path, base: i64, end: i64, recovery_point: i6
 }
 
 /// Rebuilds the indexes of a sealed segment by walking it; trims its files.
-/// Returns the walked length, the next offset and how the walk ended.
+/// Returns the walked length, the next offset and how the walk ended. `next_base`
+/// is the next segment's base: a walk that reaches it found the segment whole.
 fn reindex_sealed(
     p: &RecoveryParams<'_>,
     base: i64,
+    next_base: i64,
     log_len: u64,
     verify_from: i64,
     report: &mut RecoveryReport,
@@ -423,7 +432,10 @@ fn reindex_sealed(
         &segment::file_path(dir, base, TIME_INDEX_EXT),
         rebuilt.time_entries as u64 * 12,
     )?;
-    if walked < log_len || !matches!(end, WalkEnd::Complete) {
+    // Bytes past a whole segment's batches are a roll's trim that a power cut undid;
+    // anything else short of the recovery point was lost from outside.
+    let whole = rebuilt.pos.next_offset == next_base;
+    if !whole && (walked < log_len || !matches!(end, WalkEnd::Complete)) {
         lost_below_recovery_point(dir, base, rebuilt.pos.next_offset, verify_from)?;
     }
     segment::truncate(&segment::file_path(dir, base, LOG_EXT), walked)?;
