@@ -26,6 +26,17 @@ test: venv python ## run every check and test: fmt, clippy, cargo test, pytest, 
 	bash scripts/pytest.sh $(PYTHON) tests/python
 	$(MAKE) c-test
 
+FUZZ_SECONDS ?= 1800
+FUZZ_SMOKE_SECONDS ?= 15
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZ_SECONDS (default 1800) and print executions and coverage
+	bash scripts/fuzz.sh run $(FUZZ_SECONDS)
+
+.PHONY: fuzz-smoke
+fuzz-smoke: ## build the fuzz targets and run each for FUZZ_SMOKE_SECONDS (default 15)
+	bash scripts/fuzz.sh run $(FUZZ_SMOKE_SECONDS)
+
 .PHONY: python
 python: venv ## build the oncelog Python package (bindings/python) and install it into .venv
 	bash scripts/python-build.sh $(VENV)

@@ -43,6 +43,9 @@ pub mod error;
 pub mod failpoint;
 mod fork;
 mod fs;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod group;
 mod log;
 pub mod offsets;

@@ -269,7 +269,7 @@ pub(crate) fn encode_value(offset: i64, metadata: &str, timestamp: i64) -> Vec<u
 }
 
 /// An offset-commit key; `None` for other key versions (group metadata).
-fn decode_key(bytes: &[u8]) -> Option<Key> {
+pub(crate) fn decode_key(bytes: &[u8]) -> Option<Key> {
     let mut c = Cursor(bytes);
     if !matches!(c.i16()?, 0 | 1) {
         return None;
@@ -280,7 +280,7 @@ fn decode_key(bytes: &[u8]) -> Option<Key> {
     c.is_empty().then_some((group, topic, partition))
 }
 
-fn decode_value(bytes: &[u8]) -> Option<CommittedOffset> {
+pub(crate) fn decode_value(bytes: &[u8]) -> Option<CommittedOffset> {
     let mut c = Cursor(bytes);
     if c.i16()? != 3 {
         return None;
