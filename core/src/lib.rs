@@ -36,6 +36,8 @@
 
 #![deny(clippy::host_endian_bytes)]
 
+#[cfg(test)]
+mod codec_props;
 pub mod config;
 pub mod consumer;
 pub mod error;

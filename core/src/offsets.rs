@@ -121,6 +121,10 @@ impl OffsetStore {
         if group.is_empty() {
             bail!(InvalidArgument, "a commit needs a group id");
         }
+        crate::wire::check_str("the group id", group)?;
+        for (_, _, _, metadata) in offsets {
+            crate::wire::check_str("offset metadata", metadata)?;
+        }
         if offsets.is_empty() {
             return Ok(());
         }

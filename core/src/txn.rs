@@ -168,6 +168,7 @@ impl Coordinator {
     /// previous holder left (abort, or commit if it was prepared), and returns the
     /// producer id and the new epoch.
     pub fn init(&self, id: &str, timeout_ms: i32) -> Result<(i64, i16, i64)> {
+        crate::wire::check_str("a transactional id", id)?;
         let owner = crate::fs::random_token()?;
         self.locked(|this, cache, guard| {
             let state = match cache.map.get(id).cloned() {
