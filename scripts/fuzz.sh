@@ -70,6 +70,11 @@ run() {
             -print_final_stats=1
             -artifact_prefix="fuzz/artifacts/$t/"
         )
+        case $t in
+        # Structured inputs (a list of edits or calls) need room from the start:
+        # libFuzzer otherwise grows the length limit slowly from a few bytes.
+        open_store | api_sequence) args+=(-max_len=2048 -len_control=0) ;;
+        esac
         if [ "${FUZZ_JOBS:-1}" -gt 1 ]; then
             args+=(-fork="$FUZZ_JOBS" -ignore_crashes=0)
         fi

@@ -48,6 +48,9 @@ enum EditKind {
     Extend { bytes: Vec<u8> },
     /// Removes the file.
     Delete,
+    /// Renames a segment file (or copies it, leaving the original) to another base
+    /// offset: a stray or misplaced segment.
+    MoveSegment { base: i64, keep: bool },
 }
 
 /// Damages a copy of the template store as `data` says, then opens it, reads every
@@ -133,7 +136,28 @@ fn apply(path: &Path, what: &EditKind) {
             file.write_all_at(bytes, len)
         }
         EditKind::Delete => std::fs::remove_file(path),
+        EditKind::MoveSegment { base, keep } => move_segment(path, *base, *keep),
     };
+}
+
+/// Renames or copies `path`, if it is a segment file (`<20 digits>.<ext>`), to the
+/// same extension at base `base` (made non-negative).
+fn move_segment(path: &Path, base: i64, keep: bool) -> std::io::Result<()> {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return Ok(());
+    };
+    let Some((stem, ext)) = name.split_once('.') else {
+        return Ok(());
+    };
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(());
+    }
+    let to = path.with_file_name(format!("{:020}.{ext}", base & i64::MAX));
+    if keep {
+        std::fs::copy(path, to).map(drop)
+    } else {
+        std::fs::rename(path, to)
+    }
 }
 
 /// Reads every partition of every topic, both isolation levels, and the internal
