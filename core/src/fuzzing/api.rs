@@ -62,8 +62,15 @@ enum Op {
     ConsumerCommit { committed: bool },
     /// `subscribe` of the read_committed consumer (instead of `assign`).
     Subscribe,
-    /// Walks a partition from its start with a fresh reader.
-    ReadAll { partition: u8, committed: bool },
+    /// Walks a partition from its start with a fresh reader, through the session's
+    /// store handle or a second one (which attaches to the open store).
+    ReadAll {
+        partition: u8,
+        committed: bool,
+        second: bool,
+    },
+    /// Drops the second store handle.
+    DropSecond,
     /// `apply_retention` on a partition.
     Retention { partition: u8 },
     /// Closes everything, reopens the store.
@@ -137,6 +144,9 @@ struct Session {
     idempotent: Producer,
     txn: Option<Producer>,
     consumers: [Consumer; 2],
+    /// A second handle on the same store, opened on demand: it attaches to the
+    /// control blocks the first one created, as another process would.
+    second: Option<Store>,
     /// Last offset each consumer handed out per partition, since its last seek.
     last: [HashMap<u32, i64>; 2],
 }
@@ -171,6 +181,7 @@ impl Session {
             txn,
             consumers: [consumer(false)?, consumer(true)?],
             last: Default::default(),
+            second: None,
             store,
         })
     }
@@ -327,9 +338,22 @@ fn run(s: &mut Session, model: &mut Model, op: Op) {
         Op::ReadAll {
             partition,
             committed,
+            second,
         } => {
-            read_all(&s.store, model, partition_of(partition), committed);
+            let store = if second {
+                if s.second.is_none() {
+                    s.second = Some(
+                        Store::open(s.store.path(), template::options())
+                            .expect("a second handle on an open store"),
+                    );
+                }
+                s.second.as_ref().expect("opened above")
+            } else {
+                &s.store
+            };
+            read_all(store, model, partition_of(partition), committed);
         }
+        Op::DropSecond => s.second = None,
         Op::Retention { partition } => {
             if let Ok(p) = s.store.partition(TOPIC, partition_of(partition)) {
                 let _ = p.apply_retention();
