@@ -30,7 +30,7 @@ test: venv python ## run every check and test: fmt, clippy, cargo test, pytest, 
 	$(MAKE) fuzz-smoke
 
 FUZZ_SECONDS ?= 1800
-FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_SMOKE_SECONDS ?= 10
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZ_SECONDS (default 1800; FUZZ_JOBS=2 for two processes each) and print executions and coverage
@@ -41,7 +41,7 @@ fuzz-cmin: ## minimise the committed fuzz corpus with what the runs found (fuzz/
 	bash scripts/fuzz.sh cmin
 
 .PHONY: fuzz-smoke
-fuzz-smoke: ## build the fuzz targets and run each for FUZZ_SMOKE_SECONDS (default 15)
+fuzz-smoke: ## build the fuzz targets and run each for FUZZ_SMOKE_SECONDS (default 10)
 	bash scripts/fuzz.sh run $(FUZZ_SMOKE_SECONDS)
 
 .PHONY: python

@@ -42,14 +42,15 @@ build() {
 summary() {
     local target=$1 log=$2
     local execs cov ft secs corpus
+    # Each figure is optional: a run that crashed early may not print it.
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
-    # -fork mode reports "#<executions>: cov: ... time: <s>s" lines instead.
-    [ -n "$execs" ] || execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
-    [ -n "$secs" ] || secs=$(grep -o 'time: [0-9]*s' "$log" | tail -1 | tr -dc '0-9')
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-    ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-    corpus=$(grep -o 'corp: [0-9]*/[0-9a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2)
+    # -fork mode reports "#<executions>: cov: ... corp: <n> ... time: <s>s" instead.
+    [ -n "$execs" ] || execs=$( (grep -o '^#[0-9]*' "$log" || true) | tail -1 | tr -d '#')
+    [ -n "$secs" ] || secs=$( (grep -o 'time: [0-9]*s' "$log" || true) | tail -1 | tr -dc '0-9')
+    cov=$( (grep -o 'cov: [0-9]*' "$log" || true) | tail -1 | cut -d' ' -f2)
+    ft=$( (grep -o 'ft: [0-9]*' "$log" || true) | tail -1 | cut -d' ' -f2)
+    corpus=$( (grep -o 'corp: [0-9]*[/0-9a-zA-Z]*' "$log" || true) | tail -1 | cut -d' ' -f2)
     echo "$target: ${execs:-?} executions in ${secs:-?} s, coverage ${cov:-?} points" \
         "(${ft:-?} features), corpus ${corpus:-?}"
 }
@@ -106,7 +107,7 @@ cmin() {
         rm -rf "fuzz/corpus/$t"
         mv "$new" "fuzz/corpus/$t"
         echo "$t: $(find "fuzz/corpus/$t" -type f | wc -l) inputs," \
-            "$(du -sk "fuzz/corpus/$t" | cut -f1) KiB"
+            "$(find "fuzz/corpus/$t" -type f -exec cat {} + | wc -c) bytes"
     done
 }
 
