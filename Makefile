@@ -19,12 +19,30 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: test
-test: venv python ## run every check and test: fmt, clippy, cargo test, pytest, the C side (what CI runs)
+test: venv python ## run every check and test: fmt, clippy, cargo test, pytest, the C side, fuzz smoke (what CI runs)
 	cargo fmt --all -- --check
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo clippy --manifest-path fuzz/Cargo.toml --locked -- -D warnings
 	cargo test --workspace --locked
 	bash scripts/pytest.sh $(PYTHON) tests/python
 	$(MAKE) c-test
+	$(MAKE) fuzz-smoke
+
+FUZZ_SECONDS ?= 1800
+FUZZ_SMOKE_SECONDS ?= 10
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZ_SECONDS (default 1800; FUZZ_JOBS=2 for two processes each) and print executions and coverage
+	bash scripts/fuzz.sh run $(FUZZ_SECONDS)
+
+.PHONY: fuzz-cmin
+fuzz-cmin: ## minimise the committed fuzz corpus with what the runs found (fuzz/corpus/<target>)
+	bash scripts/fuzz.sh cmin
+
+.PHONY: fuzz-smoke
+fuzz-smoke: ## build the fuzz targets and run each for FUZZ_SMOKE_SECONDS (default 10)
+	bash scripts/fuzz.sh run $(FUZZ_SMOKE_SECONDS)
 
 .PHONY: python
 python: venv ## build the oncelog Python package (bindings/python) and install it into .venv
@@ -84,6 +102,7 @@ bench-python: venv ## the Python package against Python's sqlite3: produce, prod
 .PHONY: fmt
 fmt: ## format the Rust code
 	cargo fmt --all
+	cargo fmt --manifest-path fuzz/Cargo.toml
 
 .PHONY: clean
 clean: ## remove build output and Python caches (keeps .venv)

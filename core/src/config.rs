@@ -447,6 +447,13 @@ impl ProducerConfig {
                 if value.is_empty() {
                     bail!(InvalidConfig, "transactional.id must not be empty");
                 }
+                if value.len() > crate::wire::MAX_STR_LEN {
+                    bail!(
+                        InvalidConfig,
+                        "transactional.id must be at most {} bytes",
+                        crate::wire::MAX_STR_LEN
+                    );
+                }
                 self.transactional_id = Some(value.to_string());
             }
             "transaction.timeout.ms" => {
@@ -607,6 +614,13 @@ impl ConsumerConfig {
             "group.id" => {
                 if value.is_empty() {
                     bail!(InvalidConfig, "group.id must not be empty");
+                }
+                if value.len() > crate::wire::MAX_STR_LEN {
+                    bail!(
+                        InvalidConfig,
+                        "group.id must be at most {} bytes",
+                        crate::wire::MAX_STR_LEN
+                    );
                 }
                 self.group_id = Some(value.to_string());
             }

@@ -37,6 +37,8 @@
 #![deny(clippy::host_endian_bytes)]
 
 mod clock;
+#[cfg(test)]
+mod codec_props;
 pub mod config;
 pub mod consumer;
 pub mod error;
@@ -44,6 +46,9 @@ pub mod error;
 pub mod failpoint;
 mod fork;
 mod fs;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod group;
 mod keys;
 mod log;

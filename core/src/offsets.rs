@@ -121,6 +121,10 @@ impl OffsetStore {
         if group.is_empty() {
             bail!(InvalidArgument, "a commit needs a group id");
         }
+        crate::wire::check_str("the group id", group)?;
+        for (_, _, _, metadata) in offsets {
+            crate::wire::check_str("offset metadata", metadata)?;
+        }
         if offsets.is_empty() {
             return Ok(());
         }
@@ -269,7 +273,7 @@ pub(crate) fn encode_value(offset: i64, metadata: &str, timestamp: i64) -> Vec<u
 }
 
 /// An offset-commit key; `None` for other key versions (group metadata).
-fn decode_key(bytes: &[u8]) -> Option<Key> {
+pub(crate) fn decode_key(bytes: &[u8]) -> Option<Key> {
     let mut c = Cursor(bytes);
     if !matches!(c.i16()?, 0 | 1) {
         return None;
@@ -280,7 +284,7 @@ fn decode_key(bytes: &[u8]) -> Option<Key> {
     c.is_empty().then_some((group, topic, partition))
 }
 
-fn decode_value(bytes: &[u8]) -> Option<CommittedOffset> {
+pub(crate) fn decode_value(bytes: &[u8]) -> Option<CommittedOffset> {
     let mut c = Cursor(bytes);
     if c.i16()? != 3 {
         return None;

@@ -389,6 +389,7 @@ impl Producer {
                 "send_offsets_to_transaction needs a group id"
             );
         }
+        crate::wire::check_str("the group id", group_id)?;
         if let Some((tp, o)) = offsets.iter().find(|(_, o)| *o < 0) {
             bail!(
                 InvalidArgument,

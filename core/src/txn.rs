@@ -181,6 +181,7 @@ impl Coordinator {
     /// previous holder left (abort, or commit if it was prepared), and returns the
     /// producer id and the new epoch.
     pub fn init(&self, id: &str, timeout_ms: i32) -> Result<(i64, i16, i64)> {
+        crate::wire::check_str("a transactional id", id)?;
         let owner = crate::fs::random_token()?;
         self.locked(|this, cache, guard| {
             let state = match cache.map.get(id).cloned() {
@@ -710,13 +711,13 @@ fn current<'c>(cache: &'c Cache, id: &str, producer_id: i64, epoch: i16) -> Resu
 }
 
 /// Key: version int16 = 0, transactional id (Kafka's `TransactionLogKey`).
-fn encode_key(id: &str, out: &mut Vec<u8>) {
+pub(crate) fn encode_key(id: &str, out: &mut Vec<u8>) {
     out.clear();
     out.extend_from_slice(&0i16.to_be_bytes());
     put_str(out, id);
 }
 
-fn decode_key(bytes: &[u8]) -> Option<String> {
+pub(crate) fn decode_key(bytes: &[u8]) -> Option<String> {
     let mut c = Cursor(bytes);
     (c.i16()? == 0).then_some(())?;
     let id = c.string()?;
@@ -727,7 +728,7 @@ fn decode_key(bytes: &[u8]) -> Option<String> {
 /// flat: version int16 = 0, producerId int64, epoch int16, timeoutMs int32, status
 /// int8, partition count int32 and per partition topic string + partition int32,
 /// lastUpdate int64, start int64, owner int64 (the holder's liveness token).
-fn encode_value(s: &TxnState, out: &mut Vec<u8>) {
+pub(crate) fn encode_value(s: &TxnState, out: &mut Vec<u8>) {
     out.clear();
     out.extend_from_slice(&0i16.to_be_bytes());
     out.extend_from_slice(&s.producer_id.to_be_bytes());
@@ -744,7 +745,7 @@ fn encode_value(s: &TxnState, out: &mut Vec<u8>) {
     out.extend_from_slice(&s.owner.to_be_bytes());
 }
 
-fn decode_value(bytes: &[u8]) -> Option<TxnState> {
+pub(crate) fn decode_value(bytes: &[u8]) -> Option<TxnState> {
     let mut c = Cursor(bytes);
     (c.i16()? == 0).then_some(())?;
     let producer_id = c.i64()?;

@@ -1,7 +1,28 @@
 //! Kafka's protocol primitives for the records of the internal logs: big-endian
 //! integers and strings as an int16 length followed by UTF-8 bytes.
 
-/// Appends `s` as a Kafka string (int16 length, then the bytes; cut at 32767 bytes).
+use crate::error::{bail, Result};
+
+/// The longest Kafka string: its length is an int16.
+pub const MAX_STR_LEN: usize = i16::MAX as usize;
+
+/// Refuses a string that does not fit a Kafka string (`what` names it). The callers
+/// that take strings for records check with it: [`put_str`] would cut the string,
+/// and a cut string reads back as another one, or not at all if the cut splits a
+/// UTF-8 character.
+pub fn check_str(what: &str, s: &str) -> Result<()> {
+    if s.len() > MAX_STR_LEN {
+        bail!(
+            InvalidArgument,
+            "{what} is {} bytes long; at most {MAX_STR_LEN} fit in the log",
+            s.len()
+        );
+    }
+    Ok(())
+}
+
+/// Appends `s` as a Kafka string (int16 length, then the bytes; cut at 32767 bytes,
+/// so callers check lengths with [`check_str`]).
 pub fn put_str(out: &mut Vec<u8>, s: &str) {
     let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
     out.extend_from_slice(&len.to_be_bytes());

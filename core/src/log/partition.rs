@@ -490,6 +490,16 @@ impl PartitionLog {
         let mut list = self.segments()?;
         let base_offset = tail.end_offset.load(Ordering::Relaxed);
         let count = records.len() as i64;
+        if base_offset.checked_add(count).is_none() {
+            // Only a damaged store gets here (a segment file named near i64::MAX):
+            // the end offset after the batch must still be an i64.
+            bail!(
+                OffsetOutOfRange,
+                "{}-{}: no offsets left past {base_offset} for {count} records",
+                self.topic,
+                self.partition
+            );
+        }
         if self.must_roll(&list, len, count, records, now) {
             self.roll(guard, &list)?;
             list = self.segments()?;
