@@ -765,10 +765,8 @@ mod tests {
         format!("rd {topic} 0 {offset} {digest}")
     }
 
-    /// The checker is not vacuous: each kind of anomaly planted in a small log and
-    /// its histories is counted.
-    #[test]
-    fn planted_anomalies_are_counted() {
+    /// A fresh store with the torture run's topics.
+    fn store_with_topics() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         for (topic, partitions) in TOPICS {
@@ -776,6 +774,14 @@ mod tests {
                 .create_topic(topic, partitions, TopicConfig::default())
                 .unwrap();
         }
+        (dir, store)
+    }
+
+    /// The checker is not vacuous: each kind of anomaly planted in a small log and
+    /// its histories is counted.
+    #[test]
+    fn planted_anomalies_are_counted() {
+        let (_dir, store) = store_with_topics();
         let plain = writer_id(0, 0, 0);
         let (k0, v0) = (payload::key(plain, 0), payload::value(plain, 0, 40));
         let (k1, v1) = (payload::key(plain, 1), payload::value(plain, 1, 40));
@@ -895,13 +901,7 @@ mod tests {
     /// transaction with a visible and a missing record is torn either way.
     #[test]
     fn a_power_loss_is_held_to_what_was_synced() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-        for (topic, partitions) in TOPICS {
-            store
-                .create_topic(topic, partitions, TopicConfig::default())
-                .unwrap();
-        }
+        let (_dir, store) = store_with_topics();
         let plain = writer_id(0, 0, 0);
         let (k0, v0) = (payload::key(plain, 0), payload::value(plain, 0, 40));
         let p = store.partition("plain", 0).unwrap();

@@ -102,6 +102,25 @@ fn err_of<T>(r: oncelog::Result<T>) -> oncelog::Error {
     }
 }
 
+/// The base offset a segment file is named for.
+fn base_of(path: &Path) -> i64 {
+    path.file_stem().unwrap().to_str().unwrap().parse().unwrap()
+}
+
+/// The first opener refuses with `corrupt`, naming the recovery point (records up to
+/// it were on stable storage), and cuts no file of partition 0.
+fn refused_below_the_recovery_point(dir: &Path, context: &str) {
+    let before = sizes(dir, 0);
+    let e = err_of(Store::open(dir, StoreOptions::default()));
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{context}{e}");
+    assert!(e.message().contains("recovery point"), "{context}{e}");
+    assert_eq!(
+        sizes(dir, 0),
+        before,
+        "{context}recovery cut files it refused"
+    );
+}
+
 #[test]
 fn a_deleted_partition_directory_is_an_error_naming_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -181,23 +200,12 @@ fn a_deleted_active_segment_is_refused_at_the_next_open_and_nothing_is_cut() {
 
     // The recovery point says records up to the end were on stable storage: the
     // first opener refuses rather than silently restart the log at the lost base.
-    let before = sizes(dir, 0);
-    let e = err_of(Store::open(dir, StoreOptions::default()));
-    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
-    assert!(e.message().contains("recovery point"), "{e}");
-    assert_eq!(sizes(dir, 0), before, "recovery cut files it refused");
+    refused_below_the_recovery_point(dir, "");
 
     // Removing the checkpoint, as the message says, accepts the loss.
     std::fs::remove_file(partition_dir(dir, 0).join("recovery.checkpoint")).unwrap();
     let store = Store::open(dir, StoreOptions::default()).unwrap();
-    let base: i64 = active
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(read_from(&store, 0, 0).unwrap(), base);
+    assert_eq!(read_from(&store, 0, 0).unwrap(), base_of(&active));
 }
 
 #[test]
@@ -211,7 +219,7 @@ fn a_deleted_sealed_segment_is_a_gap_that_reads_report_and_the_next_open_refuses
     for ext in ["log", "index", "timeindex", "txnindex"] {
         let _ = std::fs::remove_file(gone.with_extension(ext));
     }
-    let next_base: i64 = next.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let next_base = base_of(next);
     let check = |store: &Store, end: i64| {
         let e = err_of(read_from(store, 0, 0));
         assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
@@ -231,11 +239,7 @@ fn a_deleted_sealed_segment_is_a_gap_that_reads_report_and_the_next_open_refuses
     drop(store);
     release(held, &go);
     // The first opener finds the gap below the recovery point and cuts nothing.
-    let before = sizes(dir, 0);
-    let e = err_of(Store::open(dir, StoreOptions::default()));
-    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
-    assert!(e.message().contains("recovery point"), "{e}");
-    assert_eq!(sizes(dir, 0), before, "recovery cut files it refused");
+    refused_below_the_recovery_point(dir, "");
 }
 
 #[test]
@@ -252,11 +256,7 @@ fn a_truncated_segment_is_refused_at_the_next_open_and_nothing_is_cut() {
             .unwrap()
             .set_len(len / 2)
             .unwrap();
-        let before = sizes(dir, 0);
-        let e = err_of(Store::open(dir, StoreOptions::default()));
-        assert_eq!(e.kind(), ErrorKind::Corrupt, "segment {which}: {e}");
-        assert!(e.message().contains("recovery point"), "{e}");
-        assert_eq!(sizes(dir, 0), before, "recovery cut files it refused");
+        refused_below_the_recovery_point(dir, &format!("segment {which}: "));
     }
 }
 
