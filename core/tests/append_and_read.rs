@@ -321,3 +321,54 @@ fn recovery_verifies_only_the_unsynced_tail() {
     assert_eq!(p.metrics().recovery_verified_batches, 50);
     assert_eq!(p.end_offset(), 50);
 }
+
+#[test]
+fn a_roll_syncs_the_sealed_segment_and_moves_the_recovery_point_to_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let config =
+        TopicConfig::from_pairs([("segment.bytes", "262144"), ("retention.ms", "-1")]).unwrap();
+    store.create_topic("t", 1, config).unwrap();
+    let p = store.partition("t", 0).unwrap();
+    let value = |i: i64| format!("{i:0>1000}").into_bytes();
+    p.append(&[Record::value(&value(0))]).unwrap();
+    // A reader opened before the rolls, one record in.
+    let mut early = p.reader(0).unwrap().verify_crc(true);
+    assert_eq!(early.next_batch().unwrap().unwrap().records().count(), 1);
+    let mut next = 1;
+    while p.segment_info().unwrap().len() < 3 {
+        p.append(&[Record::value(&value(next))]).unwrap();
+        next += 1;
+    }
+    let active_base = p.segment_info().unwrap().last().unwrap().base_offset;
+    let checkpoint = dir.path().join("t-0").join("recovery.checkpoint");
+    let recovery_point = || {
+        let text = std::fs::read_to_string(&checkpoint).unwrap_or_default();
+        text.lines().nth(1).and_then(|l| l.parse::<i64>().ok())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while recovery_point() != Some(active_base) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the recovery point stays at {:?}, the active segment starts at {active_base}",
+            recovery_point()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The sealed segments are synced; the active one, which has a record already,
+    // is left to its writer (`written` appends are not synced).
+    assert_eq!(p.synced_offset(), active_base);
+    assert!(p.end_offset() > active_base);
+    // The sealed segments' pages were given back by the writable mapping; their
+    // bytes read the same, through the early reader and a new one.
+    let mut rest = Vec::new();
+    while let Some(b) = early.next_batch().unwrap() {
+        for r in b.records() {
+            let r = r.unwrap();
+            rest.push((r.offset, r.value.unwrap().to_vec()));
+        }
+    }
+    let expected: Vec<_> = (1..next).map(|i| (i, value(i))).collect();
+    assert_eq!(rest, expected);
+    assert_eq!(values(&p, 1), expected);
+}

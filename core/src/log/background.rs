@@ -19,6 +19,11 @@ use crate::shm::control::Tail;
 /// Sync what is there and move the recovery point of `log`.
 struct CheckpointJob {
     log: Arc<PartitionLog>,
+    /// After a roll: the writable mapping of the segment just sealed and the next
+    /// segment's base. Only the segments below that base are synced, the sealed
+    /// one's pages released first (see [`MappedSegment::release_pages`]), and the
+    /// active segment is left to the writer.
+    sealed: Option<(Arc<MappedSegment>, i64)>,
 }
 
 struct PrefaultJob {
@@ -61,6 +66,22 @@ impl Background {
 
     /// Asks the flusher to sync `log` and write its recovery point, without waiting.
     pub fn sync_async(&self, log: &PartitionLog) {
+        self.send_checkpoint(log, None);
+    }
+
+    /// Asks the flusher to sync the segments below `next_base` of `log`, which a
+    /// roll just sealed (`sealed` is the writable mapping of the last of them), and
+    /// move the recovery point to `next_base`, without waiting.
+    pub fn sync_sealed_async(
+        &self,
+        log: &PartitionLog,
+        sealed: Arc<MappedSegment>,
+        next_base: i64,
+    ) {
+        self.send_checkpoint(log, Some((sealed, next_base)));
+    }
+
+    fn send_checkpoint(&self, log: &PartitionLog, sealed: Option<(Arc<MappedSegment>, i64)>) {
         if let (Some(log), Some(tx)) = (
             log.me(),
             self.sync_tx
@@ -68,7 +89,7 @@ impl Background {
                 .unwrap_or_else(|p| p.into_inner())
                 .as_ref(),
         ) {
-            let _ = tx.send(CheckpointJob { log });
+            let _ = tx.send(CheckpointJob { log, sealed });
         }
     }
 
@@ -149,6 +170,12 @@ fn run_flusher(rx: Receiver<CheckpointJob>) {
         jobs.extend(rx.try_iter());
         let mut done: Vec<*const PartitionLog> = Vec::new();
         for job in &jobs {
+            if let Some((seg, next_base)) = &job.sealed {
+                seg.release_pages();
+                // A failure poisons the partition; its next append reports it.
+                let _ = job.log.checkpoint_sealed(*next_base);
+                continue;
+            }
             let key = Arc::as_ptr(&job.log);
             if done.contains(&key) {
                 continue;

@@ -822,7 +822,8 @@ impl PartitionLog {
             .segments_rolled
             .fetch_add(1, Ordering::Relaxed);
         // Sync the sealed segment in the background and move the recovery point.
-        self.background.sync_async(self);
+        self.background
+            .sync_sealed_async(self, seg.clone(), new_base);
         self.apply_retention_locked(now_ms())?;
         Ok(())
     }
@@ -993,7 +994,7 @@ impl PartitionLog {
         }
         drop(group);
         let leading = Leading(self, Instant::now());
-        let result = self.sync_segments(false);
+        let result = self.sync_segments(false, None);
         drop(leading);
         result?;
         if self.checkpoint_due() {
@@ -1006,12 +1007,30 @@ impl PartitionLog {
     /// advances the shared synced offset, and moves the recovery point when it is
     /// due (or `force_checkpoint`). Called by the flusher thread.
     pub fn sync_now(&self, force_checkpoint: bool) -> Result<()> {
-        self.sync_segments(force_checkpoint)?;
+        self.sync_segments(force_checkpoint, None)?;
         self.maybe_checkpoint(force_checkpoint)
     }
 
-    /// The syncing part of [`sync_now`](Self::sync_now).
-    fn sync_segments(&self, force_checkpoint: bool) -> Result<()> {
+    /// Syncs the segments below `next_base`, which a roll just sealed, with their
+    /// indexes, and moves the recovery point to `next_base` if it is behind. The
+    /// active segment is not synced: that would write-protect, page by page, the
+    /// pages its writer is filling. Called by the flusher thread.
+    pub fn checkpoint_sealed(&self, next_base: i64) -> Result<()> {
+        self.sync_segments(true, Some(next_base))?;
+        let mut last = self
+            .last_checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if super::checkpoint::read(&self.dir).ok().flatten() < Some(next_base) {
+            super::checkpoint::write(&self.dir, next_base)?;
+        }
+        *last = Some(Instant::now());
+        Ok(())
+    }
+
+    /// The syncing part of [`sync_now`](Self::sync_now): everything below the end,
+    /// or only the sealed segments below `sealed_below`.
+    fn sync_segments(&self, force_checkpoint: bool, sealed_below: Option<i64>) -> Result<()> {
         let block = self.block();
         if block.sync.poisoned.load(Ordering::Acquire) != 0 {
             bail!(
@@ -1021,7 +1040,7 @@ impl PartitionLog {
                 self.partition
             );
         }
-        let end = block.tail.end_offset.load(Ordering::Acquire);
+        let end = sealed_below.unwrap_or_else(|| block.tail.end_offset.load(Ordering::Acquire));
         let from = block.sync.synced_offset.load(Ordering::Acquire);
         if from < end || force_checkpoint {
             let list = self.segments()?;
@@ -1036,6 +1055,9 @@ impl PartitionLog {
                 first = first.min(list.find(rp).unwrap_or(0));
             }
             for entry in &list.segments[first..] {
+                if sealed_below.is_some_and(|below| entry.base >= below) {
+                    break;
+                }
                 let active = entry.sealed.is_none();
                 if active {
                     let seg = list.active_seg();

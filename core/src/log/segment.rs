@@ -188,6 +188,25 @@ impl MappedSegment {
         &self.log_path
     }
 
+    /// Drops this process's page-table entries for the log mapping once the segment
+    /// is sealed. The bytes stay in the page cache (a later read maps them again);
+    /// what goes is the writable, dirty entries, which writeback would otherwise
+    /// write-protect one page at a time, each with a TLB shoot-down on every CPU
+    /// running this process: for a 128 MiB segment, 32,768 interrupts of the
+    /// appending threads while the sealed segment is synced.
+    pub fn release_pages(&self) {
+        // SAFETY: the range is our own mapping. MADV_DONTNEED on a shared file
+        // mapping keeps the contents: dirty entries mark their pages dirty first,
+        // and a later access maps the same page-cache pages again.
+        unsafe {
+            libc::madvise(
+                self.log.as_mut_ptr() as *mut libc::c_void,
+                self.log_len,
+                libc::MADV_DONTNEED,
+            );
+        }
+    }
+
     /// Faults `[pos, pos + len)` of the writable mapping in ahead of the writer.
     pub fn prefault(&self, pos: usize, len: usize) {
         let page = 4096;
