@@ -227,9 +227,12 @@ pub struct StoreOptions {
     /// A holder that died is detected at once; this only bounds a live, hung holder.
     pub lock_timeout: Duration,
     /// Bytes of disk reserved ahead of the writer in one `fallocate` (default 8 MiB).
+    /// A process that waits for syncs of its appends writes them with `pwrite` and
+    /// reserves 1 MiB of written zeros at a time instead (see docs/ARCHITECTURE.md).
     pub reserve_bytes: u64,
     /// Bytes faulted into the mapping ahead of the writer by a background thread
-    /// (default 4 MiB; 0 disables pre-faulting).
+    /// (default 4 MiB; 0 disables pre-faulting). Not used for appends written with
+    /// `pwrite`.
     pub prefault_bytes: u64,
     /// Config for topics created without their own.
     pub default_topic_config: TopicConfig,

@@ -39,7 +39,7 @@ pub fn reserve(file: &File, path: &Path, offset: u64, len: u64) -> Result<()> {
 
 /// Writes zeros over the part of `[offset, offset + len)` past the end of the file
 /// (bytes inside it are data and stay as they are).
-fn reserve_by_writing(file: &File, path: &Path, offset: u64, len: u64) -> Result<()> {
+pub fn reserve_by_writing(file: &File, path: &Path, offset: u64, len: u64) -> Result<()> {
     use std::os::unix::fs::FileExt;
     let size = file
         .metadata()
@@ -81,6 +81,13 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io("sync directory", dir, e))
+}
+
+/// Writes all of `bytes` at `offset` of `file` (`pwrite`, repeated until done).
+pub fn write_at(file: &File, path: &Path, bytes: &[u8], offset: u64) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(bytes, offset)
+        .map_err(|e| Error::io("write", path, e))
 }
 
 /// `fdatasync` of one file.

@@ -781,6 +781,10 @@ impl Inner {
                 (_, acks) => acks,
             }),
         };
+        if transactional && self.config.acks == Durability::Synced {
+            // Written now, synced by the commit.
+            partition.log().expect_syncs();
+        }
         let deadline = Instant::now() + Duration::from_millis(self.config.delivery_timeout_ms);
         let mut tries = 0u32;
         loop {

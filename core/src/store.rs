@@ -122,7 +122,7 @@ impl Store {
             store_id = read_or_create_meta(&root)?;
             if ofs::flock(&lock_file, &lock_path, FlockMode::Exclusive, false)? {
                 // Alone: nothing mapped anywhere, every control block is rebuilt.
-                reinitialise_all(&root, &options)?;
+                reinitialise_all(&root)?;
             }
             ofs::flock(&lock_file, &lock_path, FlockMode::Shared, true)?;
         }
@@ -207,7 +207,7 @@ impl Store {
             config,
         };
         for p in 0..partitions {
-            create_partition(root, &meta, p, &self.inner.options)?;
+            create_partition(root, &meta, p)?;
         }
         ofs::sync_dir(root)?;
         meta.save(root)?;
@@ -267,7 +267,7 @@ impl Store {
             );
         }
         for p in meta.partitions..partitions {
-            create_partition(root, &meta, p, &self.inner.options)?;
+            create_partition(root, &meta, p)?;
         }
         meta.partitions = partitions;
         meta.save(root)?;
@@ -466,24 +466,19 @@ fn list_topic_names(root: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn params<'a>(
-    dir: &'a Path,
-    config: &'a TopicConfig,
-    options: &StoreOptions,
-) -> RecoveryParams<'a> {
+fn params<'a>(dir: &'a Path, config: &'a TopicConfig) -> RecoveryParams<'a> {
     use crate::log::index::{index_file_len, IndexKind};
     RecoveryParams {
         dir,
         config,
         index_len: index_file_len(IndexKind::Offset, config),
         time_len: index_file_len(IndexKind::Time, config),
-        reserve_bytes: options.reserve_bytes,
     }
 }
 
 /// Creates a partition directory with an empty segment and a fresh control block.
 /// Caller holds the opener lock.
-fn create_partition(root: &Path, meta: &TopicMeta, p: u32, options: &StoreOptions) -> Result<()> {
+fn create_partition(root: &Path, meta: &TopicMeta, p: u32) -> Result<()> {
     let dir = TopicMeta::partition_dir(root, &meta.name, p);
     if dir.exists() {
         // Left by a creation that died before its metadata file was written: it
@@ -502,7 +497,7 @@ fn create_partition(root: &Path, meta: &TopicMeta, p: u32, options: &StoreOption
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io("remove stale", &dir, e))?;
     }
     std::fs::create_dir(&dir).map_err(|e| Error::io("create", &dir, e))?;
-    recover_into_fresh_ctl(&dir, &meta.config, options)?;
+    recover_into_fresh_ctl(&dir, &meta.config)?;
     // The first segment's files must survive a power cut with the topic.
     ofs::sync_dir(&dir)
 }
@@ -547,9 +542,9 @@ fn holds_records(dir: &Path) -> Result<bool> {
 }
 
 /// Rebuilds `partition.ctl` of `dir` from the log.
-fn recover_into_fresh_ctl(dir: &Path, config: &TopicConfig, options: &StoreOptions) -> Result<()> {
+fn recover_into_fresh_ctl(dir: &Path, config: &TopicConfig) -> Result<()> {
     let ctl = ControlFile::create(&dir.join(CTL_FILE))?;
-    let report = recovery::recover(&params(dir, config, options), ctl.block())?;
+    let report = recovery::recover(&params(dir, config), ctl.block())?;
     let block = ctl.block();
     let rp = crate::log::checkpoint::read(dir)
         .ok()
@@ -569,7 +564,7 @@ fn recover_into_fresh_ctl(dir: &Path, config: &TopicConfig, options: &StoreOptio
 }
 
 /// First opener: every partition of every topic gets a rebuilt control block.
-fn reinitialise_all(root: &Path, options: &StoreOptions) -> Result<()> {
+fn reinitialise_all(root: &Path) -> Result<()> {
     for name in list_topic_names(root)? {
         let meta = TopicMeta::load(root, &name)?;
         for p in 0..meta.partitions {
@@ -581,7 +576,7 @@ fn reinitialise_all(root: &Path, options: &StoreOptions) -> Result<()> {
                     dir.display()
                 );
             }
-            recover_into_fresh_ctl(&dir, &meta.config, options)?;
+            recover_into_fresh_ctl(&dir, &meta.config)?;
         }
     }
     Ok(())

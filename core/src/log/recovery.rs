@@ -34,8 +34,6 @@ pub struct RecoveryParams<'a> {
     pub index_len: u64,
     /// Bytes of each `.timeindex`.
     pub time_len: u64,
-    /// Bytes reserved ahead of the end of the active `.log`.
-    pub reserve_bytes: u64,
 }
 
 /// What recovery found, for messages and tests.
@@ -301,19 +299,14 @@ pub fn recover(p: &RecoveryParams<'_>, block: &ControlBlock) -> Result<RecoveryR
             }
             lost_below_recovery_point(dir, base, rebuilt.pos.next_offset, recovery_point)?;
             // Cut everything past the last good batch (stale bytes must never line up
-            // with a future batch boundary), then reserve ahead again.
+            // with a future batch boundary). The first append reserves ahead again, the
+            // way its process writes (see `PartitionLog::reserve_ahead`).
             let end_pos = rebuilt.pos.position;
             seg.log_file()?
                 .set_len(end_pos)
                 .map_err(|e| Error::io("truncate", seg.log_path(), e))?;
-            let reserved = (end_pos + p.reserve_bytes)
-                .min(p.config.segment_bytes)
-                .max(end_pos);
-            if reserved > end_pos {
-                ofs::reserve(seg.log_file()?, seg.log_path(), end_pos, reserved - end_pos)?;
-            }
             write_txn_index(dir, base, &rebuilt.aborted, false)?;
-            store_tail(tail, base, &rebuilt, reserved);
+            store_tail(tail, base, &rebuilt, end_pos);
             tail.log_start_offset.store(bases[0], Ordering::Release);
             tail.txn_floor.store(replay.txn_floor(), Ordering::Release);
             block.producers.replace(&replay.finish());
@@ -467,7 +460,6 @@ pub fn repair(log: &PartitionLog, _guard: &AppendGuard<'_>) -> Result<()> {
         config,
         index_len: log.index_file_len(),
         time_len: log.time_file_len(),
-        reserve_bytes: 0,
     };
     let base = match bases.last() {
         Some(b) => *b,

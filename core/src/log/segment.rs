@@ -3,6 +3,7 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use memmap2::MmapRaw;
 
@@ -84,6 +85,8 @@ pub struct MappedSegment {
     pub base: i64,
     log: MmapRaw,
     log_len: usize,
+    /// How far [`prefault`](Self::prefault) has faulted the log mapping in.
+    prefaulted_to: AtomicUsize,
     log_file: Option<File>,
     log_path: PathBuf,
     /// The offset index.
@@ -137,6 +140,7 @@ impl MappedSegment {
             base,
             log,
             log_len,
+            prefaulted_to: AtomicUsize::new(0),
             log_file: writable.then_some(log_file),
             log_path,
             index,
@@ -207,11 +211,14 @@ impl MappedSegment {
         }
     }
 
-    /// Faults `[pos, pos + len)` of the writable mapping in ahead of the writer.
+    /// Faults `[pos, pos + len)` of the writable mapping in ahead of the writer,
+    /// skipping what an earlier call faulted in: faulting a page in again after a
+    /// sync cleaned it would dirty it again, and the next sync would write it out
+    /// once more (zeros, when it lies ahead of the writer).
     pub fn prefault(&self, pos: usize, len: usize) {
         let page = 4096;
-        let start = pos / page * page;
         let end = (pos + len).min(self.log_len);
+        let start = pos.max(self.prefaulted_to.fetch_max(end, Ordering::Relaxed)) / page * page;
         if end <= start {
             return;
         }
