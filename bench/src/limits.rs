@@ -223,9 +223,10 @@ fn futex_wake(word: &AtomicU32) {
 }
 
 /// (f) One raw commit: `pwrite()` of `bytes` (the size of a transaction of 10
-/// records, with its marker) after the previous one in a file `fallocate`d
-/// beforehand (as oncelog's segments are), then `fdatasync`; `n` times, returning
-/// each one's latency in nanoseconds.
+/// records, with its marker) after the previous one in a file whose blocks were
+/// written with zeros and synced beforehand (as oncelog reserves segment space for
+/// appends that are synced), then `fdatasync`; `n` times, returning each one's
+/// latency in nanoseconds.
 pub fn fdatasync_commits(n: usize, bytes: usize) -> Res<Vec<u64>> {
     use std::os::unix::fs::FileExt;
     let dir = TempDir::new("fdatasync")?;
@@ -234,10 +235,11 @@ pub fn fdatasync_commits(n: usize, bytes: usize) -> Res<Vec<u64>> {
         .write(true)
         .create_new(true)
         .open(dir.path().join("log"))?;
-    let len = (n * bytes) as libc::off_t;
-    // SAFETY: a plain syscall on a descriptor we own.
-    if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) } != 0 {
-        return Err(std::io::Error::last_os_error().into());
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = 0;
+    while at < n * bytes {
+        file.write_all_at(&zeros, at as u64)?;
+        at += zeros.len();
     }
     file.sync_all()?;
     let buf = vec![0x5au8; bytes];

@@ -1004,9 +1004,10 @@ impl PartitionLog {
     /// sync again only if theirs was not. When the previous sync served a group of
     /// threads, the leader first gives the others of that group a moment to join (a
     /// quarter of the previous sync's duration at most), so that one sync covers
-    /// them all. (Processes share the
-    /// synced offset: a sync of another process covers this one's data too.) The
-    /// recovery point moves later, in the flusher thread.
+    /// them all. Waiting threads yield in a loop rather than sleep while the CPUs
+    /// are otherwise free (see [`yield_while`]). (Processes share the synced offset:
+    /// a sync of another process covers this one's data too.) The recovery point
+    /// moves later, in the flusher thread.
     pub fn sync_to(&self, target: i64) -> Result<()> {
         self.expect_syncs();
         let synced = || self.block().sync.synced_offset.load(Ordering::Acquire) >= target;
