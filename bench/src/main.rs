@@ -254,7 +254,7 @@ fn measure(s: &Sizes) -> Res<Results> {
         })?,
     );
     progress("synced commits vs raw fdatasync (alternating rounds)");
-    let commits = (txns / 400).max(20);
+    let commits = (txns / 100).max(20);
     let (mut synced_rounds, mut raw_rounds) = (Vec::new(), Vec::new());
     for _ in 0..s.rounds {
         let (samples, bytes) = workloads::synced_commit_latencies(&payload, commits)?;
