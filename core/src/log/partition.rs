@@ -1027,7 +1027,7 @@ impl PartitionLog {
             if !joined {
                 joined = true;
                 group.joined += 1;
-                if group.leader_asleep {
+                if group.leader_asleep && group.joined + 1 >= group.last_size {
                     self.sync_joined.notify_one();
                 }
             }
