@@ -3,6 +3,7 @@
 
 pub mod background;
 pub mod checkpoint;
+mod group_commit;
 pub mod index;
 pub mod partition;
 pub mod producer_state;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use super::background::Background;
+use super::group_commit::{self, yield_while, SyncGroup, GATHER_FRACTION, MAX_SPIN};
 use super::index::{self, IndexKind, OffsetEntry, TimeEntry};
 use super::producer_state::{self, AbortedTxn, ProducerEntry, Verdict};
 use super::segment::{self, MappedSegment};
@@ -1005,9 +1006,10 @@ impl PartitionLog {
     /// threads, the leader first gives the others of that group a moment to join (a
     /// quarter of the previous sync's duration at most), so that one sync covers
     /// them all. Waiting threads yield in a loop rather than sleep while the CPUs
-    /// are otherwise free (see [`yield_while`]). (Processes share the synced offset:
-    /// a sync of another process covers this one's data too.) The recovery point
-    /// moves later, in the flusher thread.
+    /// are otherwise free (see [`yield_while`]). Across processes, the leaders take
+    /// turns in the same way ([`group_commit::sync_for_all`]): a sync of another
+    /// process covers this one's data too. The recovery point moves later, in the
+    /// flusher thread.
     pub fn sync_to(&self, target: i64) -> Result<()> {
         self.expect_syncs();
         let synced = || self.block().sync.synced_offset.load(Ordering::Acquire) >= target;
@@ -1072,7 +1074,20 @@ impl PartitionLog {
             drop(group);
         }
         let leading = Leading(self, Instant::now());
-        let result = self.sync_segments(false, None);
+        // Everything published by now, this group's appends among it.
+        let need = self.block().tail.end_offset.load(Ordering::Acquire);
+        let spin_until = {
+            let group = lock();
+            group
+                .may_spin()
+                .then(|| Instant::now() + (group.last_took * 2).min(MAX_SPIN))
+        };
+        let result = group_commit::sync_for_all(&self.block().sync, need, spin_until, || {
+            self.sync_segments(false, None)
+        });
+        if let Ok(true) = result {
+            lock().note_spin(true);
+        }
         drop(leading);
         result?;
         if self.checkpoint_due() {
@@ -1199,95 +1214,6 @@ impl PartitionLog {
         *last = Some(Instant::now());
         Ok(())
     }
-}
-
-/// The state of a partition's group commit in this process.
-#[derive(Default)]
-struct SyncGroup {
-    /// A leader is gathering its group or syncing.
-    syncing: bool,
-    /// Threads that joined the current leader.
-    joined: usize,
-    /// The gathering leader sleeps on `sync_joined` (rather than yielding).
-    leader_asleep: bool,
-    /// Threads the previous leader's sync served (itself included).
-    last_size: usize,
-    /// How long the previous leader's sync took.
-    last_took: Duration,
-    /// Syncs ended so far.
-    epoch: u64,
-    /// Until when waiting threads sleep rather than yield: set when yields showed
-    /// other work wanting the CPUs too often.
-    no_spin_until: Option<Instant>,
-    /// Slow yields (see [`CONTENDED_YIELD`]) since `slow_since`.
-    slow_yields: u32,
-    /// When the count of slow yields started.
-    slow_since: Option<Instant>,
-}
-
-impl SyncGroup {
-    /// Whether a waiting thread may yield in a loop instead of sleeping.
-    fn may_spin(&self) -> bool {
-        self.no_spin_until.map_or(true, |t| Instant::now() >= t)
-    }
-
-    /// Records whether a yield loop met other work. A few times a second is this
-    /// process's own work (an append reserving ahead, the flusher); more often, the
-    /// CPUs are busy with other work, each slow yield gave a whole time slice away,
-    /// and waits sleep for [`SPIN_BACKOFF`].
-    fn note_spin(&mut self, contended: bool) {
-        if !contended {
-            return;
-        }
-        let now = Instant::now();
-        if self.slow_since.map_or(true, |t| now - t > SPIN_BACKOFF) {
-            self.slow_since = Some(now);
-            self.slow_yields = 0;
-        }
-        self.slow_yields += 1;
-        if self.slow_yields > SLOW_YIELDS_TOLERATED {
-            self.no_spin_until = Some(now + SPIN_BACKOFF);
-        }
-    }
-}
-
-/// How long a leader waits at most for the group of its previous sync to join, as
-/// a fraction of that sync's duration: the wait may add at most a quarter to a
-/// commit's latency.
-const GATHER_FRACTION: u32 = 4;
-
-/// The longest a thread waiting for a sync yields in a loop before it sleeps.
-const MAX_SPIN: Duration = Duration::from_millis(2);
-
-/// A yield that returns later than this ran another task meanwhile: the CPUs are
-/// wanted, and a yield loop would give this thread's turn away to that task.
-const CONTENDED_YIELD: Duration = Duration::from_micros(100);
-
-/// How long waits sleep once yields met other work too often, and the window over
-/// which slow yields are counted.
-const SPIN_BACKOFF: Duration = Duration::from_secs(1);
-
-/// Slow yields tolerated per [`SPIN_BACKOFF`] before waits sleep.
-const SLOW_YIELDS_TOLERATED: u32 = 20;
-
-/// Yields the CPU while `busy()` holds, until `until`. Returns whether a yield took
-/// longer than [`CONTENDED_YIELD`] (and the loop stopped there).
-///
-/// Waiting for a sync this way instead of sleeping keeps the CPUs from going idle:
-/// on a virtual machine a sleeping thread takes 30-60 µs to run again once woken,
-/// a third of a sync, while a yielding one sees the sync end at once.
-fn yield_while(mut busy: impl FnMut() -> bool, until: Instant) -> bool {
-    while busy() {
-        let before = Instant::now();
-        if before >= until {
-            return false;
-        }
-        std::thread::yield_now();
-        if before.elapsed() > CONTENDED_YIELD {
-            return true;
-        }
-    }
-    false
 }
 
 /// The sync of the thread that leads a group commit (see `PartitionLog::sync_to`):

@@ -19,7 +19,7 @@ use crate::log::producer_state::ProducerTable;
 /// "ONCECTL1" read as a big-endian u64; written last when a block is initialised.
 pub const CTL_MAGIC: u64 = u64::from_be_bytes(*b"ONCECTL1");
 /// Bumped whenever the layout below changes.
-pub const CTL_LAYOUT_VERSION: u32 = 3;
+pub const CTL_LAYOUT_VERSION: u32 = 4;
 /// Size of `partition.ctl`.
 pub const CTL_FILE_LEN: u64 = 16 * 1024;
 
@@ -65,13 +65,22 @@ pub struct WaitWords {
     pub has_waiters: AtomicU32,
 }
 
-/// Durability state shared by every process's flusher.
+/// Durability state shared by every process: what is synced, and the group commit
+/// across processes.
 #[repr(C, align(64))]
 pub struct SyncState {
     /// Every offset below this one is on stable storage.
     pub synced_offset: AtomicI64,
     /// Non-zero once an `fdatasync` failed: writes are refused until reopened.
     pub poisoned: AtomicU32,
+    /// Held by the one thread, of any process, that syncs for everyone waiting; a
+    /// holder that dies leaves it to the next one (robust).
+    pub lead: RobustMutex,
+    /// The futex word bumped each time a holder of `lead` finished its sync.
+    pub done: AtomicU32,
+    /// Non-zero when a thread may be asleep on `done` (set before each sleep,
+    /// cleared by the holder that wakes them).
+    pub has_waiters: AtomicU32,
 }
 
 /// Counters any process can read without joining in (`oncelog describe`).
@@ -159,6 +168,9 @@ impl ControlFile {
         // SAFETY: the file was just zeroed and nobody else uses it yet.
         unsafe { ctl.block().mutex.init() }
             .map_err(|e| Error::io("initialise lock in", path, e))?;
+        // SAFETY: as above.
+        unsafe { ctl.block().sync.lead.init() }
+            .map_err(|e| Error::io("initialise sync lock in", path, e))?;
         Ok(ctl)
     }
 
