@@ -233,8 +233,8 @@ fn bad_input_gets_a_clear_error() {
     assert_eq!(topics, vec!["a.b".to_string()]);
 }
 
-#[test]
-fn synced_appends_advance_the_synced_offset() {
+/// A store whose appends are `synced` by default, with one single-partition topic.
+fn synced_store() -> (tempfile::TempDir, Store, oncelog::Partition) {
     let dir = tempfile::tempdir().unwrap();
     let options = StoreOptions {
         durability: oncelog::Durability::Synced,
@@ -243,20 +243,32 @@ fn synced_appends_advance_the_synced_offset() {
     let store = Store::open(dir.path(), options).unwrap();
     store.create_topic("t", 1, TopicConfig::default()).unwrap();
     let p = store.partition("t", 0).unwrap();
-    let threads: Vec<_> = (0..4)
+    (dir, store, p)
+}
+
+/// Appends `per_thread` records from each of `threads` threads, checking that each
+/// append returns with its record synced.
+fn append_synced_from_threads(p: &oncelog::Partition, threads: usize, per_thread: usize) {
+    let handles: Vec<_> = (0..threads)
         .map(|_| {
             let p = p.clone();
             std::thread::spawn(move || {
-                for _ in 0..25 {
+                for _ in 0..per_thread {
                     let info = p.append(&[Record::value(b"durable")]).unwrap();
                     assert!(p.synced_offset() > info.last_offset);
                 }
             })
         })
         .collect();
-    for t in threads {
+    for t in handles {
         t.join().unwrap();
     }
+}
+
+#[test]
+fn synced_appends_advance_the_synced_offset() {
+    let (_dir, _store, p) = synced_store();
+    append_synced_from_threads(&p, 4, 25);
     assert_eq!(p.end_offset(), 100);
     let m = p.metrics();
     assert!(
@@ -427,14 +439,7 @@ fn synced_appends_from_many_threads_return_synced_while_the_cpus_are_busy() {
     // Threads waiting for a group commit yield in a loop while the machine is
     // idle and sleep once other work wants the CPUs: both ways, an append returns
     // only when its sync covered it, and none waits forever.
-    let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions {
-        durability: oncelog::Durability::Synced,
-        ..StoreOptions::default()
-    };
-    let store = Store::open(dir.path(), options).unwrap();
-    store.create_topic("t", 1, TopicConfig::default()).unwrap();
-    let p = store.partition("t", 0).unwrap();
+    let (_dir, _store, p) = synced_store();
     let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let hogs: Vec<_> = (0..2)
         .map(|_| {
@@ -448,20 +453,7 @@ fn synced_appends_from_many_threads_return_synced_while_the_cpus_are_busy() {
             })
         })
         .collect();
-    let appenders: Vec<_> = (0..6)
-        .map(|_| {
-            let p = p.clone();
-            std::thread::spawn(move || {
-                for _ in 0..60 {
-                    let info = p.append(&[Record::value(b"durable")]).unwrap();
-                    assert!(p.synced_offset() > info.last_offset);
-                }
-            })
-        })
-        .collect();
-    for t in appenders {
-        t.join().unwrap();
-    }
+    append_synced_from_threads(&p, 6, 60);
     busy.store(false, std::sync::atomic::Ordering::Relaxed);
     for t in hogs {
         t.join().unwrap();
