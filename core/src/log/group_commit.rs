@@ -5,6 +5,7 @@
 //! `lead` lock. Waiting threads yield in a loop while the CPUs are otherwise free,
 //! and sleep once other work wants them.
 
+use std::path::Path;
 use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 
@@ -14,9 +15,10 @@ use crate::shm::futex;
 use crate::shm::mutex::{Acquired, LockError};
 
 /// Makes every offset below `need` durable, leading a sync for every process or
-/// waiting for the one that leads. `sync` syncs what is there and raises the shared
-/// synced offset to the end it saw before syncing. Waits yield until `spin_until`,
-/// then sleep; returns whether a yield met other work (see [`yield_while`]).
+/// waiting for the one that leads (`state` is the control block at `ctl_path`).
+/// `sync` syncs what is there and raises the shared synced offset to the end it saw
+/// before syncing. Waits yield until `spin_until`, then sleep; returns whether a
+/// yield met other work (see [`yield_while`]).
 ///
 /// The holder of the `lead` lock syncs; the others wait for the `done` word to
 /// move, then look again: the sync they waited for usually covered them, and one
@@ -24,6 +26,7 @@ use crate::shm::mutex::{Acquired, LockError};
 /// lock to the next try (the sleep is bounded by [`LEAD_CHECK`] for that).
 pub(super) fn sync_for_all(
     state: &SyncState,
+    ctl_path: &Path,
     need: i64,
     spin_until: Option<Instant>,
     mut sync: impl FnMut() -> Result<()>,
@@ -43,7 +46,7 @@ pub(super) fn sync_for_all(
                     state
                         .lead
                         .mark_consistent()
-                        .map_err(|e| Error::new(crate::ErrorKind::Io, format!("sync lock: {e}")))?;
+                        .map_err(|e| Error::io("recover the sync lock in", ctl_path, e))?;
                 }
                 crate::failpoint::hit("sync.leading");
                 let result = sync();
@@ -58,9 +61,7 @@ pub(super) fn sync_for_all(
                 return result.map(|()| contended);
             }
             Ok(None) => {}
-            Err(LockError::Os(e)) => {
-                return Err(Error::new(crate::ErrorKind::Io, format!("sync lock: {e}")))
-            }
+            Err(LockError::Os(e)) => return Err(Error::io("take the sync lock in", ctl_path, e)),
             Err(LockError::TimedOut) => unreachable!("try_lock does not time out"),
         }
         let waiting = || {

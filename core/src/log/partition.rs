@@ -1082,9 +1082,13 @@ impl PartitionLog {
                 .may_spin()
                 .then(|| Instant::now() + (group.last_took * 2).min(MAX_SPIN))
         };
-        let result = group_commit::sync_for_all(&self.block().sync, need, spin_until, || {
-            self.sync_segments(false, None)
-        });
+        let result = group_commit::sync_for_all(
+            &self.block().sync,
+            self.ctl.path(),
+            need,
+            spin_until,
+            || self.sync_segments(false, None),
+        );
         if let Ok(true) = result {
             lock().note_spin(true);
         }
