@@ -351,27 +351,30 @@ impl PartitionLog {
     pub fn lock(&self) -> Result<AppendGuard<'_>> {
         self.check_fork()?;
         let block = self.block();
-        let acquired = match block.mutex.try_lock() {
-            Ok(Some(a)) => a,
-            Ok(None) => match block.mutex.try_lock_spinning(LOCK_SPINS) {
-                Ok(Some(a)) => a,
-                Ok(None) => {
-                    block.metrics.lock_waits.fetch_add(1, Ordering::Relaxed);
-                    match block.mutex.lock(self.options.lock_timeout) {
-                        Ok(a) => a,
-                        Err(LockError::TimedOut) => bail!(
-                            Timeout,
-                            "append lock of {}-{} still held after {:?}",
-                            self.topic,
-                            self.partition,
-                            self.options.lock_timeout
-                        ),
-                        Err(LockError::Os(e)) => return Err(Error::io("lock", self.ctl.path(), e)),
-                    }
-                }
-                Err(LockError::Os(e)) => return Err(Error::io("lock", self.ctl.path(), e)),
-                Err(LockError::TimedOut) => unreachable!("try_lock does not time out"),
+        let mutex = &block.mutex;
+        let tried = match mutex.try_lock() {
+            Ok(None) => match mutex.try_lock_spinning(LOCK_SPINS) {
+                Ok(None) => mutex.try_lock_yielding(Instant::now() + LOCK_YIELD),
+                other => other,
             },
+            other => other,
+        };
+        let acquired = match tried {
+            Ok(Some(a)) => a,
+            Ok(None) => {
+                block.metrics.lock_waits.fetch_add(1, Ordering::Relaxed);
+                match mutex.lock(self.options.lock_timeout) {
+                    Ok(a) => a,
+                    Err(LockError::TimedOut) => bail!(
+                        Timeout,
+                        "append lock of {}-{} still held after {:?}",
+                        self.topic,
+                        self.partition,
+                        self.options.lock_timeout
+                    ),
+                    Err(LockError::Os(e)) => return Err(Error::io("lock", self.ctl.path(), e)),
+                }
+            }
             Err(LockError::Os(e)) => return Err(Error::io("lock", self.ctl.path(), e)),
             Err(LockError::TimedOut) => unreachable!("try_lock does not time out"),
         };
@@ -1240,8 +1243,11 @@ impl Drop for Leading<'_> {
 /// ahead of the writer, at most; half of it at least.
 const FILE_WRITES_AHEAD: u64 = 1024 * 1024;
 
-/// Tries of a contended append lock before sleeping on it (a few microseconds).
+/// Tries of a contended append lock before yielding for it (a few microseconds).
 const LOCK_SPINS: u32 = 100;
+
+/// How long a contended append lock is tried between yields before sleeping on it.
+const LOCK_YIELD: Duration = Duration::from_micros(50);
 
 /// How often a partition that is synced moves its recovery point at most.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
