@@ -1055,8 +1055,11 @@ impl PartitionLog {
         group.syncing = true;
         group.joined = 0;
         let deadline = Instant::now() + group.last_took / GATHER_FRACTION;
+        let spin = group
+            .may_spin()
+            .then(|| (group.last_took * 2).min(MAX_SPIN));
         let gathered = |g: &SyncGroup| g.joined + 1 >= g.last_size;
-        if group.may_spin() {
+        if spin.is_some() {
             drop(group);
             let contended = yield_while(|| !gathered(&lock()), deadline);
             lock().note_spin(contended);
@@ -1079,17 +1082,11 @@ impl PartitionLog {
         let leading = Leading(self, Instant::now());
         // Everything published by now, this group's appends among it.
         let need = self.block().tail.end_offset.load(Ordering::Acquire);
-        let spin_until = {
-            let group = lock();
-            group
-                .may_spin()
-                .then(|| Instant::now() + (group.last_took * 2).min(MAX_SPIN))
-        };
         let result = group_commit::sync_for_all(
             &self.block().sync,
             self.ctl.path(),
             need,
-            spin_until,
+            spin.map(|d| Instant::now() + d),
             || self.sync_segments(false, None),
         );
         if let Ok(true) = result {
