@@ -278,6 +278,64 @@ fn synced_appends_advance_the_synced_offset() {
     );
 }
 
+/// The CPUs the calling thread may run on.
+fn affinity() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is an empty set; the call writes at most its size,
+    // and every index tested is below CPU_SETSIZE.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(
+            libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set),
+            0
+        );
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// Restricts the calling thread to `cpus`.
+fn set_affinity(cpus: &[usize]) {
+    // SAFETY: as in `affinity`; the indexes come from a cpu_set_t.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set),
+            0
+        );
+    }
+}
+
+#[test]
+fn synced_appends_leave_each_threads_cpu_affinity_as_it_was() {
+    // A leader may hold itself on the CPU where syncs complete fastest for its sync;
+    // it must give its own affinity back, whatever it was.
+    let (_dir, _store, p) = synced_store();
+    let all = affinity();
+    let masks: Vec<Vec<usize>> = vec![all.clone(), all[..1].to_vec(), all.clone()];
+    let handles: Vec<_> = masks
+        .into_iter()
+        .map(|mask| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                set_affinity(&mask);
+                for i in 0..300 {
+                    let info = p.append(&[Record::value(b"durable")]).unwrap();
+                    assert!(p.synced_offset() > info.last_offset);
+                    assert_eq!(affinity(), mask, "after synced append {i}");
+                }
+            })
+        })
+        .collect();
+    for t in handles {
+        t.join().unwrap();
+    }
+    assert_eq!(p.end_offset(), 900);
+}
+
 #[test]
 fn segments_roll_by_time_and_retention_deletes_them_by_age() {
     let dir = tempfile::tempdir().unwrap();

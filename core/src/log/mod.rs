@@ -10,4 +10,5 @@ pub mod producer_state;
 pub mod reader;
 pub mod recovery;
 pub mod segment;
+mod sync_cpu;
 pub mod walk;

@@ -12,6 +12,7 @@ use super::group_commit::{self, yield_while, SyncGroup, GATHER_FRACTION, MAX_SPI
 use super::index::{self, IndexKind, OffsetEntry, TimeEntry};
 use super::producer_state::{self, AbortedTxn, ProducerEntry, Verdict};
 use super::segment::{self, MappedSegment};
+use super::sync_cpu::SyncCpus;
 use super::walk::IndexCursor;
 use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{bail, Error, ErrorKind, Result};
@@ -185,6 +186,9 @@ pub struct PartitionLog {
     file_writes: AtomicBool,
     /// The buffer batches are encoded into before a `pwrite`.
     encode_buf: Mutex<Vec<u8>>,
+    /// Where this process's syncs of the disk complete fastest, unless
+    /// `steer_syncs` is off (see `sync_cpu`).
+    sync_cpus: Option<Arc<SyncCpus>>,
     me: Weak<PartitionLog>,
 }
 
@@ -210,6 +214,7 @@ impl PartitionLog {
         ctl: ControlFile,
         background: Arc<Background>,
     ) -> Result<Arc<PartitionLog>> {
+        let sync_cpus = options.steer_syncs.then(|| SyncCpus::for_dir(&dir));
         let log = Arc::new_cyclic(|me| PartitionLog {
             topic: topic.to_string(),
             partition,
@@ -226,6 +231,7 @@ impl PartitionLog {
             sync_joined: Condvar::new(),
             file_writes: AtomicBool::new(false),
             encode_buf: Mutex::new(Vec::new()),
+            sync_cpus,
             me: me.clone(),
         });
         log.segments()?;
@@ -1087,7 +1093,10 @@ impl PartitionLog {
             self.ctl.path(),
             need,
             spin.map(|d| Instant::now() + d),
-            || self.sync_segments(false, None),
+            || match &self.sync_cpus {
+                Some(cpus) => cpus.run(|| self.sync_segments(false, None)),
+                None => self.sync_segments(false, None),
+            },
         );
         if let Ok(true) = result {
             lock().note_spin(true);
