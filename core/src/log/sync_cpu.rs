@@ -38,7 +38,7 @@ struct CpuRecord {
 const MIN_SAMPLES: u32 = 8;
 
 /// A CPU counts as faster when its syncs take less than this fraction (in fifths)
-/// of those on another: 4/5, so noise between alike CPUs moves nothing.
+/// of those on the middle CPU: 4/5, so noise between alike CPUs holds nothing.
 const FASTER_FIFTHS: u64 = 4;
 
 /// Weight of the figure so far against one new sync.
@@ -81,9 +81,11 @@ impl SyncCpus {
     /// its sync, it could otherwise be placed on another CPU, idle, which costs the
     /// very cross-CPU wake-up this avoids.
     pub(super) fn run<T>(&self, sync: impl FnOnce() -> T) -> T {
+        // Timed from before the move: the figure of a CPU syncs are held on includes
+        // what holding them there costs.
+        let start = Instant::now();
         let pinned = self.fastest().and_then(Pinned::to);
         let cpu = pinned.as_ref().map(|p| p.cpu).or_else(current_cpu);
-        let start = Instant::now();
         let result = sync();
         if let Some(cpu) = cpu {
             self.record(cpu, start.elapsed());
@@ -92,21 +94,20 @@ impl SyncCpus {
         result
     }
 
-    /// The CPU with the fastest syncs, if it is clearly faster than another.
+    /// The CPU with the fastest syncs, if it is clearly faster than the middle one
+    /// (the slower of two).
     ///
     /// The figure of the CPU syncs are held on stays current; if it slows down (the
     /// disk's interrupts moved), syncs stop being held once it is no longer clearly
     /// faster, and all CPUs are sampled again.
     fn fastest(&self) -> Option<usize> {
-        let figures = || {
-            self.cpus
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| Some((i, r.figure()?)))
-        };
-        let (best, best_ns) = figures().min_by_key(|&(_, ns)| ns)?;
-        let slowest = figures().map(|(_, ns)| ns).max()?;
-        (best_ns * 5 < slowest * FASTER_FIFTHS).then_some(best)
+        let mut figures: Vec<(u64, usize)> = (self.cpus.iter().enumerate())
+            .filter_map(|(i, r)| Some((r.figure()?, i)))
+            .collect();
+        figures.sort_unstable();
+        let (best_ns, best) = *figures.first()?;
+        let (middle_ns, _) = figures[figures.len() / 2];
+        (best_ns * 5 < middle_ns * FASTER_FIFTHS).then_some(best)
     }
 
     /// Adds a sync of `took` on `cpu` to its figure. A sync far slower than the
@@ -223,11 +224,25 @@ mod tests {
         table.record(1, Duration::from_micros(100));
         assert_eq!(table.fastest(), Some(1));
         prime(&table, 2, 110);
-        assert_eq!(table.fastest(), Some(1), "still clearly faster than CPU 0");
+        assert_eq!(table.fastest(), None, "CPU 2, the middle one, is as fast");
         let alike = SyncCpus::new(2);
         prime(&alike, 0, 200);
         prime(&alike, 1, 170);
         assert_eq!(alike.fastest(), None, "15% is within the noise");
+    }
+
+    #[test]
+    fn the_fastest_cpu_is_measured_against_the_middle_one_not_the_slowest() {
+        let one_slow = SyncCpus::new(5);
+        for (cpu, us) in [(0, 108), (1, 100), (2, 105), (3, 300), (4, 110)] {
+            prime(&one_slow, cpu, us);
+        }
+        assert_eq!(one_slow.fastest(), None, "one slow CPU holds nothing");
+        let one_fast = SyncCpus::new(5);
+        for (cpu, us) in [(0, 200), (1, 210), (2, 60), (3, 190), (4, 205)] {
+            prime(&one_fast, cpu, us);
+        }
+        assert_eq!(one_fast.fastest(), Some(2));
     }
 
     #[test]
