@@ -20,7 +20,7 @@ const LONG: Duration = Duration::from_secs(30);
 /// `RECORDS` records `<partition>:<i>`. The clean close leaves the recovery point
 /// at the end.
 fn build(dir: &Path) {
-    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    let store = open(dir);
     let config =
         TopicConfig::from_pairs([("segment.bytes", "4096"), ("retention.ms", "-1")]).unwrap();
     store.create_topic("t", 2, config).unwrap();
@@ -33,6 +33,35 @@ fn build(dir: &Path) {
         assert!(part.metrics().segments_rolled >= 5);
     }
     store.close().unwrap();
+}
+
+/// A temporary directory holding the store of [`build`].
+fn built() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    build(tmp.path());
+    tmp
+}
+
+/// Opens the store at `dir` with the default options.
+fn open(dir: &Path) -> Store {
+    Store::open(dir, StoreOptions::default()).unwrap()
+}
+
+/// Appends one more record to partition 0: the partition is writable.
+fn append_more(store: &Store) {
+    store
+        .partition("t", 0)
+        .unwrap()
+        .append(&[Record::value(b"more")])
+        .unwrap();
+}
+
+/// Sets the permission bits of `dirs` to `mode`.
+fn set_modes(dirs: &[PathBuf], mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    for d in dirs {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
 }
 
 /// Reads partition `p` from `from` to the end and checks every record.
@@ -123,23 +152,18 @@ fn refused_below_the_recovery_point(dir: &Path, context: &str) {
 
 #[test]
 fn a_deleted_partition_directory_is_an_error_naming_it() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = built();
     let dir = tmp.path();
-    build(dir);
     let (held, go) = holder(dir);
     std::fs::remove_dir_all(partition_dir(dir, 1)).unwrap();
 
     // While open elsewhere: the lost partition fails by name, the other works.
-    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    let store = open(dir);
     let e = err_of(store.partition("t", 1));
     assert_eq!(e.kind(), ErrorKind::Io, "{e}");
     assert!(e.message().contains("t-1/partition.ctl"), "{e}");
     assert_eq!(read_from(&store, 0, 0).unwrap(), RECORDS);
-    store
-        .partition("t", 0)
-        .unwrap()
-        .append(&[Record::value(b"more")])
-        .unwrap();
+    append_more(&store);
     drop(store);
     release(held, &go);
 
@@ -155,12 +179,11 @@ fn a_deleted_partition_directory_is_an_error_naming_it() {
 #[test]
 fn a_deleted_control_block_or_checkpoint_is_rebuilt_at_the_next_open() {
     for file in ["partition.ctl", "recovery.checkpoint"] {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = built();
         let dir = tmp.path();
-        build(dir);
         let (held, go) = holder(dir);
         std::fs::remove_file(partition_dir(dir, 0).join(file)).unwrap();
-        let store = Store::open(dir, StoreOptions::default()).unwrap();
+        let store = open(dir);
         match file {
             // A new opener cannot attach to a control block that is gone.
             "partition.ctl" => {
@@ -173,25 +196,20 @@ fn a_deleted_control_block_or_checkpoint_is_rebuilt_at_the_next_open() {
         }
         drop(store);
         release(held, &go);
-        let store = Store::open(dir, StoreOptions::default()).unwrap();
+        let store = open(dir);
         assert_eq!(read_from(&store, 0, 0).unwrap(), RECORDS, "{file}");
-        store
-            .partition("t", 0)
-            .unwrap()
-            .append(&[Record::value(b"more")])
-            .unwrap();
+        append_more(&store);
     }
 }
 
 #[test]
 fn a_deleted_active_segment_is_refused_at_the_next_open_and_nothing_is_cut() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = built();
     let dir = tmp.path();
-    build(dir);
     let (held, go) = holder(dir);
     let active = logs(dir, 0).pop().unwrap();
     std::fs::remove_file(&active).unwrap();
-    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    let store = open(dir);
     let e = err_of(store.partition("t", 0));
     assert_eq!(e.kind(), ErrorKind::Io, "{e}");
     assert!(e.message().contains(&*active.to_string_lossy()), "{e}");
@@ -204,15 +222,14 @@ fn a_deleted_active_segment_is_refused_at_the_next_open_and_nothing_is_cut() {
 
     // Removing the checkpoint, as the message says, accepts the loss.
     std::fs::remove_file(partition_dir(dir, 0).join("recovery.checkpoint")).unwrap();
-    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    let store = open(dir);
     assert_eq!(read_from(&store, 0, 0).unwrap(), base_of(&active));
 }
 
 #[test]
 fn a_deleted_sealed_segment_is_a_gap_that_reads_report_and_the_next_open_refuses() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = built();
     let dir = tmp.path();
-    build(dir);
     let (held, go) = holder(dir);
     let all = logs(dir, 0);
     let (gone, next) = (&all[1], &all[2]);
@@ -229,13 +246,9 @@ fn a_deleted_sealed_segment_is_a_gap_that_reads_report_and_the_next_open_refuses
         );
         assert_eq!(read_from(store, 0, next_base).unwrap(), end);
     };
-    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    let store = open(dir);
     check(&store, RECORDS);
-    store
-        .partition("t", 0)
-        .unwrap()
-        .append(&[Record::value(b"more")])
-        .unwrap();
+    append_more(&store);
     drop(store);
     release(held, &go);
     // The first opener finds the gap below the recovery point and cuts nothing.
@@ -245,9 +258,8 @@ fn a_deleted_sealed_segment_is_a_gap_that_reads_report_and_the_next_open_refuses
 #[test]
 fn a_truncated_segment_is_refused_at_the_next_open_and_nothing_is_cut() {
     for which in [0, 2] {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = built();
         let dir = tmp.path();
-        build(dir);
         let seg = &logs(dir, 0)[which];
         let len = std::fs::metadata(seg).unwrap().len();
         std::fs::OpenOptions::new()
@@ -265,9 +277,8 @@ fn a_truncated_segment_is_refused_at_the_next_open_and_nothing_is_cut() {
 /// open reports the damage.
 #[test]
 fn a_segment_truncated_under_a_reader_kills_it_with_sigbus() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = built();
     let dir = tmp.path();
-    build(dir);
     let go = dir.join("go");
     let mut cmd = role("read-mapped", dir, "t");
     with(&mut cmd, &[("go-file", go.display().to_string())]);
@@ -305,36 +316,34 @@ fn forge_layout_version(ctl: &Path, delta: i64) {
 
 #[test]
 fn a_control_block_of_another_layout_version_is_rebuilt_or_refused() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = built();
     let dir = tmp.path();
-    build(dir);
     let ctl = partition_dir(dir, 0).join("partition.ctl");
 
     // Nobody has the store open: the first opener rebuilds every control block.
     forge_layout_version(&ctl, -1);
-    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    let store = open(dir);
     assert_eq!(read_from(&store, 0, 0).unwrap(), RECORDS);
     drop(store);
 
     // Someone has it open (say, a process of an older build): attaching is refused.
     let (held, go) = holder(dir);
     forge_layout_version(&ctl, -1);
-    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    let store = open(dir);
     let e = err_of(store.partition("t", 0));
     assert_eq!(e.kind(), ErrorKind::IncompatibleFormat, "{e}");
     assert!(e.message().contains("t-0/partition.ctl"), "{e}");
     assert_eq!(read_from(&store, 1, 0).unwrap(), RECORDS);
     drop(store);
     release(held, &go);
-    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    let store = open(dir);
     assert_eq!(read_from(&store, 0, 0).unwrap(), RECORDS);
 }
 
 #[test]
 fn a_file_replaced_by_a_directory_or_a_symlink() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = built();
     let dir = tmp.path();
-    build(dir);
     // A directory where a file belongs: an error naming it, and nothing else changes.
     for file in ["t-0/partition.ctl", "oncelog.meta"] {
         let path = dir.join(file);
@@ -352,34 +361,26 @@ fn a_file_replaced_by_a_directory_or_a_symlink() {
     let elsewhere = dir.join("moved-segment");
     std::fs::rename(&active, &elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &active).unwrap();
-    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    let store = open(dir);
     assert_eq!(read_from(&store, 0, 0).unwrap(), RECORDS);
-    store
-        .partition("t", 0)
-        .unwrap()
-        .append(&[Record::value(b"more")])
-        .unwrap();
+    append_more(&store);
     drop(store);
     let _ = std::fs::remove_file(&elsewhere);
 }
 
 #[test]
 fn a_store_its_opener_cannot_write_is_an_error_naming_the_file() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = built();
     let dir = tmp.path();
-    build(dir);
     let mut cmd = role("hold", dir, "t");
     // SAFETY: plain libc call.
+    let dirs = [dir.to_path_buf(), dir.join("topics"), partition_dir(dir, 0)];
     if unsafe { libc::geteuid() } == 0 {
         // Root writes anywhere: the opener runs as nobody over a 0755 store.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        set_modes(&dirs[..1], 0o755);
         with(&mut cmd, &[("drop-uid", "65534".into())]);
     } else {
-        use std::os::unix::fs::PermissionsExt;
-        for d in [dir.to_path_buf(), dir.join("topics"), partition_dir(dir, 0)] {
-            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o555)).unwrap();
-        }
+        set_modes(&dirs, 0o555);
     }
     let mut p = Proc::spawn("read-only opener", cmd);
     let line = p.expect("err", LONG);
@@ -388,21 +389,17 @@ fn a_store_its_opener_cannot_write_is_an_error_naming_the_file() {
         "{line}"
     );
     assert_eq!(p.wait(LONG).code(), Some(1));
-    use std::os::unix::fs::PermissionsExt;
-    for d in [dir.to_path_buf(), dir.join("topics"), partition_dir(dir, 0)] {
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    set_modes(&dirs, 0o755);
+    let store = open(dir);
     assert_eq!(read_from(&store, 0, 0).unwrap(), RECORDS);
 }
 
 #[test]
 fn lost_topic_metadata_never_lets_create_topic_delete_records() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = built();
     let dir = tmp.path();
-    build(dir);
     std::fs::remove_file(dir.join("topics/t.properties")).unwrap();
-    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    let store = open(dir);
     let e = err_of(store.create_topic("t", 2, TopicConfig::default()));
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     assert!(
