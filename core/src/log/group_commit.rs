@@ -24,6 +24,9 @@ use crate::shm::mutex::{Acquired, LockError};
 /// move, then look again: the sync they waited for usually covered them, and one
 /// of those it did not cover leads the next. A holder that died leaves the robust
 /// lock to the next try (the sleep is bounded by [`LEAD_CHECK`] for that).
+///
+/// As within a process, a holder whose previous sync served several processes
+/// first gives them a moment to join (see [`gather`]), when waits may yield.
 pub(super) fn sync_for_all(
     state: &SyncState,
     ctl_path: &Path,
@@ -33,6 +36,8 @@ pub(super) fn sync_for_all(
 ) -> Result<bool> {
     let mut contended = false;
     let mut spin_until = spin_until;
+    // The `done` value this thread counted itself in `joined` for.
+    let mut joined_for = None;
     loop {
         if state.synced_offset.load(Ordering::Acquire) >= need {
             return Ok(contended);
@@ -48,8 +53,20 @@ pub(super) fn sync_for_all(
                         .mark_consistent()
                         .map_err(|e| Error::io("recover the sync lock in", ctl_path, e))?;
                 }
+                if let Some(until) = spin_until {
+                    contended |= gather(state, until);
+                }
                 crate::failpoint::hit("sync.leading");
+                let start = Instant::now();
                 let result = sync();
+                let took = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                // Those who waited for this sync, before and while it ran: the
+                // processes syncing now, which the next holder lets join.
+                let waited = state.joined.swap(0, Ordering::AcqRel);
+                state.last_sync_ns.store(took, Ordering::Relaxed);
+                state
+                    .last_served
+                    .store(waited.saturating_add(1), Ordering::Relaxed);
                 state.lead.unlock();
                 state.done.fetch_add(1, Ordering::SeqCst);
                 fence(Ordering::SeqCst);
@@ -63,6 +80,10 @@ pub(super) fn sync_for_all(
             Ok(None) => {}
             Err(LockError::Os(e)) => return Err(Error::io("take the sync lock in", ctl_path, e)),
             Err(LockError::TimedOut) => unreachable!("try_lock does not time out"),
+        }
+        if joined_for != Some(seen) {
+            joined_for = Some(seen);
+            state.joined.fetch_add(1, Ordering::AcqRel);
         }
         let waiting = || {
             state.done.load(Ordering::SeqCst) == seen
@@ -81,6 +102,34 @@ pub(super) fn sync_for_all(
         }
     }
 }
+
+/// Lets the threads of other processes that took part in the previous sync for all
+/// join the holder of `lead` before it syncs: yields until as many have started
+/// waiting, for at most 1/[`GATHER_FRACTION`] of that sync's duration (and not past
+/// `until`). Returns whether a yield met other work.
+///
+/// A waiter killed meanwhile is still counted until this sync ends; the next
+/// holder then waits its whole moment once, no more.
+fn gather(state: &SyncState, until: Instant) -> bool {
+    let expected = state.last_served.load(Ordering::Relaxed);
+    if expected <= 1 {
+        return false;
+    }
+    let last = Duration::from_nanos(state.last_sync_ns.load(Ordering::Relaxed));
+    let deadline = (Instant::now() + last / GATHER_FRACTION).min(until);
+    let missing = || state.joined.load(Ordering::Acquire).saturating_add(1) < expected;
+    let contended = yield_while(missing, deadline);
+    if contended {
+        // Other work wants the CPUs: wait out the moment in naps instead.
+        while missing() && Instant::now() < deadline {
+            std::thread::sleep(GATHER_NAP);
+        }
+    }
+    contended
+}
+
+/// How long a gathering holder sleeps between looks once yields met other work.
+const GATHER_NAP: Duration = Duration::from_micros(50);
 
 /// How long a thread waiting for another process's sync sleeps before it tries the
 /// `lead` lock again: a holder killed in its sync never bumps `done`, and its
@@ -178,4 +227,106 @@ pub(super) fn yield_while(mut busy: impl FnMut() -> bool, until: Instant) -> boo
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// A sync state in this process's memory, shared by threads as the control
+    /// block is by processes.
+    struct Shared(Box<SyncState>);
+
+    // SAFETY: the robust mutex is process-shared, so sharing it between threads
+    // is what it is made for; the rest are atomics.
+    unsafe impl Sync for Shared {}
+
+    impl Shared {
+        fn get(&self) -> &SyncState {
+            &self.0
+        }
+    }
+
+    fn shared(last_served: u32, last_sync: Duration) -> Shared {
+        // SAFETY: all-zero bytes are a valid SyncState before `init`, which runs
+        // before any other use, on memory that stays in its box.
+        let state = Shared(Box::new(unsafe { std::mem::zeroed() }));
+        // SAFETY: no other thread has the state yet; the box keeps it in place.
+        unsafe { state.0.lead.init() }.unwrap();
+        state.0.last_served.store(last_served, Ordering::Relaxed);
+        state
+            .0
+            .last_sync_ns
+            .store(last_sync.as_nanos() as u64, Ordering::Relaxed);
+        state
+    }
+
+    /// A holder takes the lead, then `joiners` threads wait for its sync, `after`
+    /// it started. Returns when the holder's sync began, from its start.
+    fn lead_with_joiners(state: &Shared, joiners: usize, after: Duration) -> Duration {
+        let path = Path::new("test.ctl");
+        let spin = || Some(Instant::now() + Duration::from_secs(5));
+        let waiter_led = AtomicBool::new(false);
+        let began = std::thread::scope(|s| {
+            let holder = s.spawn(|| {
+                let start = Instant::now();
+                let mut began = None;
+                sync_for_all(state.get(), path, 1, spin(), || {
+                    began = Some(start.elapsed());
+                    state.get().synced_offset.store(1, Ordering::Release);
+                    Ok(())
+                })
+                .unwrap();
+                began.unwrap()
+            });
+            std::thread::sleep(after);
+            for _ in 0..joiners {
+                s.spawn(|| {
+                    sync_for_all(state.get(), path, 1, spin(), || {
+                        waiter_led.store(true, Ordering::Relaxed);
+                        state.get().synced_offset.store(1, Ordering::Release);
+                        Ok(())
+                    })
+                    .unwrap()
+                });
+            }
+            holder.join().unwrap()
+        });
+        assert!(!waiter_led.load(Ordering::Relaxed), "a joiner led the sync");
+        began
+    }
+
+    #[test]
+    fn a_holder_waits_for_the_processes_of_its_last_sync_to_join() {
+        // The gathering may last up to a quarter of 8 s; two joiners come at 0.1 s.
+        let state = shared(3, Duration::from_secs(8));
+        let began = lead_with_joiners(&state, 2, Duration::from_millis(100));
+        assert!(
+            began >= Duration::from_millis(100) && began < Duration::from_secs(1),
+            "the sync began {began:?} after the holder took the lead"
+        );
+        // The next holder gathers the three again.
+        assert_eq!(state.0.last_served.load(Ordering::Relaxed), 3);
+        assert_eq!(state.0.joined.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_holder_whose_last_sync_was_its_own_syncs_at_once() {
+        let state = shared(1, Duration::from_secs(8));
+        let began = lead_with_joiners(&state, 0, Duration::ZERO);
+        assert!(began < Duration::from_secs(1), "began after {began:?}");
+        assert_eq!(state.0.last_served.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_holder_gathers_no_longer_than_a_quarter_of_the_last_sync() {
+        // Two were expected; nobody comes.
+        let state = shared(3, Duration::from_millis(800));
+        let began = lead_with_joiners(&state, 0, Duration::ZERO);
+        assert!(
+            began >= Duration::from_millis(200) && began < Duration::from_secs(2),
+            "began after {began:?}"
+        );
+    }
 }

@@ -19,7 +19,7 @@ use crate::log::producer_state::ProducerTable;
 /// "ONCECTL1" read as a big-endian u64; written last when a block is initialised.
 pub const CTL_MAGIC: u64 = u64::from_be_bytes(*b"ONCECTL1");
 /// Bumped whenever the layout below changes.
-pub const CTL_LAYOUT_VERSION: u32 = 4;
+pub const CTL_LAYOUT_VERSION: u32 = 5;
 /// Size of `partition.ctl`.
 pub const CTL_FILE_LEN: u64 = 16 * 1024;
 
@@ -81,6 +81,14 @@ pub struct SyncState {
     /// Non-zero when a thread may be asleep on `done` (set before each sleep,
     /// cleared by the holder that wakes them).
     pub has_waiters: AtomicU32,
+    /// Threads of other processes that started waiting for the holder of `lead`
+    /// since its last sync ended (reset by each holder after its sync).
+    pub joined: AtomicU32,
+    /// How many processes' threads took part in the last sync for all (its holder,
+    /// and those that waited for it): what the next holder gathers before it syncs.
+    pub last_served: AtomicU32,
+    /// How long the last sync for all took, ns.
+    pub last_sync_ns: AtomicU64,
 }
 
 /// Counters any process can read without joining in (`oncelog describe`).
