@@ -25,8 +25,9 @@ use crate::shm::mutex::{Acquired, LockError};
 /// of those it did not cover leads the next. A holder that died leaves the robust
 /// lock to the next try (the sleep is bounded by [`LEAD_CHECK`] for that).
 ///
-/// As within a process, a holder whose previous sync served several processes
-/// first gives them a moment to join (see [`gather`]), when waits may yield.
+/// As within a process, when several processes took part in the previous sync,
+/// the holder first gives them a moment to join (see [`gather`]), if waits may
+/// yield.
 pub(super) fn sync_for_all(
     state: &SyncState,
     ctl_path: &Path,
