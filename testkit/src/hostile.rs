@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | `hold` | `holding` once the partition is open, then `closed` after a clean close once `--go-file` exists (without it, waits to be killed) |
 //! | `read-mapped` | `mapped <offset>` after reading the first batch (its segment is mapped), then, once `--go-file` exists, `read <count>` after reading the rest |
-//! | `reset-consume` | `ready`, `rec <offset> <writer> <seq> <digest>` per record, `err <kind>` for a failed poll (with `--reset none`, followed by `seek <offset>` to the log start), `done` once the position reaches `--until` |
+//! | `reset-consume` | `ready`, `rec <offset> <writer> <seq> <digest>` per record (with `--go-file`, waits for it after the first records), `err <kind>` for a failed poll (with `--reset none`, followed by `seek <offset>` to the log start), `done` once the position reaches `--until` |
 //! | `committed-poll` | `ready`, `got <offset> <value>` per record read read_committed, `done` once the position reaches `--until` |
 //! | `group-poll` | `ready` after the first poll of a member of group `--group` subscribed to `--topic`; polls until killed |
 //! | `fd-hungry` | under `--nofile-limit`: `topic <created or err ...>`, `assign <ok or err ...>`, `ack <offset>` per append, `roll-err <kind> <message>` once the descriptor table is full, `ack-after <offset>` per append after closing and opening the store again, `done` |
@@ -85,9 +85,10 @@ fn read_mapped(args: &Args) -> RoleResult {
     Ok(())
 }
 
-/// `reset-consume --reset earliest|latest|none --until N [--pause-us U]`: a consumer
-/// assigned partition `--partition` (no group) with `auto.offset.reset` `R`, checking
-/// every record's payload, sleeping `U` µs after each poll. With `none`, a poll that
+/// `reset-consume --reset earliest|latest|none --until N [--pause-us U] [--go-file F]`:
+/// a consumer assigned partition `--partition` (no group) with `auto.offset.reset`
+/// `R`, checking every record's payload, sleeping `U` µs after each poll; with `F`,
+/// it waits after its first records until `F` exists. With `none`, a poll that
 /// fails with `offset_out_of_range` is reported and followed by a seek to the log
 /// start; any other failed poll ends the role.
 fn reset_consume(args: &Args) -> RoleResult {
@@ -95,6 +96,7 @@ fn reset_consume(args: &Args) -> RoleResult {
     let reset: String = args.get("reset")?;
     let until: i64 = args.get("until")?;
     let pause = Duration::from_micros(args.get_or("pause-us", 0)?);
+    let mut go: Option<String> = args.opt("go-file")?;
     let config = ConsumerConfig::from_pairs([
         ("auto.offset.reset", reset.as_str()),
         ("enable.auto.commit", "false"),
@@ -137,6 +139,11 @@ fn reset_consume(args: &Args) -> RoleResult {
                 Err(why) => return Err(format!("offset {}: {why}", r.offset).into()),
             }
             last = r.offset;
+        }
+        if last >= 0 {
+            if let Some(go) = go.take() {
+                wait_for_file(&go);
+            }
         }
         std::thread::sleep(pause);
     }

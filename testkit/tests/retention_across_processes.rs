@@ -417,6 +417,10 @@ fn consumers_overtaken_by_retention_reset_or_fail_as_configured() {
             .collect();
         store.partition("t", 0).unwrap().append(&records).unwrap();
     }
+    // The consumers read their first records, then wait until the writer is done:
+    // by then retention has deleted the segments they were about to read, however
+    // fast each process ran.
+    let go = dir.path().join("writer-done");
     let consumer = |reset: &str| {
         let mut cmd = role("reset-consume", dir.path(), "t");
         with(
@@ -425,6 +429,7 @@ fn consumers_overtaken_by_retention_reset_or_fail_as_configured() {
                 ("reset", reset.into()),
                 ("until", COUNT.to_string()),
                 ("pause-us", "3000".into()),
+                ("go-file", go.display().to_string()),
             ],
         );
         let mut p = Proc::spawn(format!("consumer ({reset})"), cmd);
@@ -447,6 +452,7 @@ fn consumers_overtaken_by_retention_reset_or_fail_as_configured() {
     let mut writer = Proc::spawn("writer", cmd);
     let (status, _) = writer.finish(LONG);
     assert!(status.success(), "writer: {status}; {}", writer.stderr());
+    std::fs::write(&go, b"").unwrap();
 
     for (p, reset) in [(&mut earliest, "earliest"), (&mut none, "none")] {
         let (status, lines) = p.finish(LONG);
