@@ -188,7 +188,7 @@ pub struct PartitionLog {
     encode_buf: Mutex<Vec<u8>>,
     /// Where this process's syncs of the disk complete fastest, unless
     /// `steer_syncs` is off (see `sync_cpu`).
-    sync_cpus: Option<Arc<SyncCpus>>,
+    sync_cpus: Option<&'static SyncCpus>,
     me: Weak<PartitionLog>,
 }
 
@@ -214,7 +214,11 @@ impl PartitionLog {
         ctl: ControlFile,
         background: Arc<Background>,
     ) -> Result<Arc<PartitionLog>> {
-        let sync_cpus = options.steer_syncs.then(|| SyncCpus::for_dir(&dir));
+        let sync_cpus = if options.steer_syncs {
+            SyncCpus::for_dir(&dir)
+        } else {
+            None
+        };
         let log = Arc::new_cyclic(|me| PartitionLog {
             topic: topic.to_string(),
             partition,
@@ -1093,7 +1097,7 @@ impl PartitionLog {
             self.ctl.path(),
             need,
             spin.map(|d| Instant::now() + d),
-            || match &self.sync_cpus {
+            || match self.sync_cpus {
                 Some(cpus) => cpus.run(|| self.sync_segments(false, None)),
                 None => self.sync_segments(false, None),
             },

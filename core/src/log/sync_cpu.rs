@@ -18,13 +18,32 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Sync durations learnt per CPU, for the partitions of one disk.
 pub(super) struct SyncCpus {
     cpus: Box<[CpuRecord]>,
 }
+
+/// A disk's slot among the process's tables.
+struct DiskSlot {
+    /// The disk's device number plus one; 0 while the slot is free.
+    device: AtomicU64,
+    table: OnceLock<SyncCpus>,
+}
+
+impl DiskSlot {
+    const fn new() -> DiskSlot {
+        DiskSlot {
+            device: AtomicU64::new(0),
+            table: OnceLock::new(),
+        }
+    }
+}
+
+/// Disks a process keeps sync figures for.
+const MAX_DISKS: usize = 8;
 
 /// What the syncs on one CPU took.
 #[derive(Default)]
@@ -58,19 +77,32 @@ impl SyncCpus {
     }
 
     /// The table of the disk holding `dir`, shared by every partition on it in this
-    /// process.
-    pub(super) fn for_dir(dir: &Path) -> Arc<SyncCpus> {
-        static TABLES: Mutex<Vec<(u64, Arc<SyncCpus>)>> = Mutex::new(Vec::new());
-        let device = std::fs::metadata(dir).map_or(0, |m| m.dev());
-        let mut tables = TABLES.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, table)) = tables.iter().find(|(d, _)| *d == device) {
-            return table.clone();
-        }
-        // SAFETY: sysconf has no preconditions.
-        let configured = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
-        let table = Arc::new(SyncCpus::new(usize::try_from(configured).unwrap_or(1)));
-        tables.push((device, table.clone()));
-        table
+    /// process; `None` once [`MAX_DISKS`] disks have tables (no steering then).
+    ///
+    /// Tables live for the process's life in static slots claimed with an atomic
+    /// compare-and-swap, not behind a lock: a child forked while another thread
+    /// held such a lock would hang at its first open.
+    pub(super) fn for_dir(dir: &Path) -> Option<&'static SyncCpus> {
+        static TABLES: [DiskSlot; MAX_DISKS] = [const { DiskSlot::new() }; MAX_DISKS];
+        // 0 marks a free slot.
+        let key = std::fs::metadata(dir)
+            .map_or(0, |m| m.dev())
+            .wrapping_add(1)
+            .max(1);
+        let slot = TABLES.iter().find(|slot| {
+            match slot
+                .device
+                .compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => true,
+                Err(holder) => holder == key,
+            }
+        })?;
+        Some(slot.table.get_or_init(|| {
+            // SAFETY: sysconf has no preconditions.
+            let configured = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+            SyncCpus::new(usize::try_from(configured).unwrap_or(1))
+        }))
     }
 
     /// Runs `sync` held on the CPU where syncs complete fastest, if that one is
@@ -257,6 +289,17 @@ mod tests {
             assert!(held < 100, "still held on CPU 1 after {held} slow syncs");
         }
         assert!(held >= 5, "one slow sync is not enough to give up: {held}");
+    }
+
+    #[test]
+    fn directories_on_one_disk_share_a_table() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (ta, tb) = (
+            SyncCpus::for_dir(a.path()).unwrap(),
+            SyncCpus::for_dir(b.path()).unwrap(),
+        );
+        assert!(std::ptr::eq(ta, tb));
+        assert!(!ta.cpus.is_empty());
     }
 
     #[test]
