@@ -106,8 +106,8 @@ impl SyncCpus {
     }
 
     /// Runs `sync` held on the CPU where syncs complete fastest, if that one is
-    /// clearly faster than another and the thread may run there; otherwise where it
-    /// is. Records how long it took.
+    /// clearly faster than the middle one (see [`fastest`](Self::fastest)) and the
+    /// thread may run there; otherwise where it is. Records how long it took.
     ///
     /// The thread is held there even when it already runs on that CPU: woken from
     /// its sync, it could otherwise be placed on another CPU, idle, which costs the
